@@ -1,25 +1,27 @@
 """XEmoGPT processor package (remote code: copied flat into checkpoints; relative imports only)."""
 
+from .components import is_local_path
+from .conversation import INSTRUCTIONS, XEMOGPT_CHAT_TEMPLATE, build_messages
 from .media import MediaError, load_audio, load_video_frames
 from .processing_xemogpt import (
-    INSTRUCTIONS,
-    MODALITY_IDS,
     PAPER_COMPONENTS,
-    XEMOGPT_CHAT_TEMPLATE,
     XEmoGPTProcessor,
-    build_messages,
+    XEmoGPTProcessorKwargs,
     hubert_output_length,
 )
+from .video_processing_xemogpt import XEmoGPTVideoProcessor
 
 __all__ = [
     "XEmoGPTProcessor",
+    "XEmoGPTProcessorKwargs",
+    "XEmoGPTVideoProcessor",
     "build_messages",
     "hubert_output_length",
+    "is_local_path",
     "load_video_frames",
     "load_audio",
     "MediaError",
     "XEMOGPT_CHAT_TEMPLATE",
     "INSTRUCTIONS",
-    "MODALITY_IDS",
     "PAPER_COMPONENTS",
 ]

@@ -82,6 +82,15 @@ def _open_container(p: Path):
         raise MediaError(f"{p}: not a readable media file ({_fmt(exc)})") from None
 
 
+def _first_stream(container, p: Path, kind: str):
+    """The container's first ``kind`` ("video" / "audio") stream, or a one-line error listing the streams it has."""
+    streams = getattr(container.streams, kind)
+    if not streams:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        raise MediaError(f"{p}: no {kind} stream (streams: {', '.join(kinds)})")
+    return streams[0]
+
+
 def sample_frame_indices(num_total: int, num_frames: int) -> np.ndarray:
     """Indices ``floor((i + 0.5) * num_total / num_frames)`` for ``i < num_frames``: the middle of equal segments."""
     if num_total <= 0:
@@ -106,10 +115,7 @@ def load_video_frames(path, num_frames: int = 16, stats: dict | None = None) -> 
     p = _check_path(path, "video")
     container = _open_container(p)
     try:
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
-            raise MediaError(f"{p}: no video stream (streams: {', '.join(kinds)})")
-        stream = container.streams.video[0]
+        stream = _first_stream(container, p, "video")
         try:
             stream.thread_type = "AUTO"
         except Exception:
@@ -381,10 +387,7 @@ def _load_pyav(p: Path, sampling_rate: int, max_seconds) -> np.ndarray:
 
     container = _open_container(p)
     try:
-        if not container.streams.audio:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
-            raise MediaError(f"{p}: no audio stream (streams: {', '.join(kinds)})")
-        stream = container.streams.audio[0]
+        stream = _first_stream(container, p, "audio")
         limit = None if max_seconds is None else int(round(max_seconds * sampling_rate))
         resampler = av.AudioResampler(format="flt", layout="mono", rate=int(sampling_rate))
         chunks, n = [], 0

@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from processing_xemogpt import (
-    MODALITY_IDS,
     XEMOGPT_CHAT_TEMPLATE,
     MediaError,
     XEmoGPTProcessor,
@@ -61,8 +60,8 @@ def test_tiny_preset_builds_fast_offline_and_deterministic():
     assert len(tok) <= 1024
     assert (proc.video_token_id, proc.audio_token_id) == (VIDEO_ID, AUDIO_ID)
     assert tiny_tokenizer_json.__wrapped__() == tiny_tokenizer_json()  # retraining gives the same tokenizer
-    assert proc.image_processor.crop_size == {"height": 224, "width": 224}
-    assert np.allclose(proc.image_processor.image_mean, CLIP_MEAN)
+    assert (proc.video_processor.crop_size.height, proc.video_processor.crop_size.width) == (224, 224)
+    assert np.allclose(proc.video_processor.image_mean, CLIP_MEAN)
     assert proc.feature_extractor.sampling_rate == 16000 and proc.feature_extractor.do_normalize
     words = tok.tokenize(" smile frown brows raised knitted nod shake pitch intonation rising falling loud soft")
     assert len(words) <= 16  # the cue vocabulary is mostly whole tokens
@@ -265,66 +264,14 @@ def test_apply_chat_template_bad_file(tiny_processor, media_dir):
         tiny_processor.apply_chat_template(msgs, tokenize=True)
 
 
-# ------------------------------------------------------------------------------------------------ training batches
-
-
-def test_build_training_batch_labels_and_right_padding(tiny_processor, mp4_with_audio, wav_file):
-    examples = [
-        {"video": mp4_with_audio, "audio": mp4_with_audio, "subtitle": "Wow!", "answer": "The person smiles. Happy."},
-        {"audio": wav_file, "answer": "Low pitch, slow speech: sad.", "modality": "audio"},
-        {"video": grey_video(40), "audio": wav_file, "answer": "Brows knitted.", "modality": "visual"},
-    ]
-    batch = tiny_processor.build_training_batch(examples)
-    ids, labels, mask = batch["input_ids"], batch["labels"], batch["attention_mask"]
-    assert ids.shape == labels.shape == mask.shape
-    assert batch["modality"].tolist() == [MODALITY_IDS["multimodal"], MODALITY_IDS["audio"], MODALITY_IDS["visual"]]
-    assert batch["pixel_values_videos"].shape[0] == 2 and batch["input_values"].shape[0] == 3
-    for row, ex in enumerate(examples):
-        n = int(mask[row].sum())
-        assert mask[row, :n].all() and not mask[row, n:].any()  # right padding
-        assert (labels[row, n:] == -100).all()
-        answer_pos = labels[row] != -100
-        assert tiny_processor.decode(labels[row][answer_pos]) == ex["answer"] + "<|im_end|>"
-        assert torch.equal(ids[row][answer_pos], labels[row][answer_pos])
-        prompt = tiny_processor.decode(ids[row, :n][~answer_pos[:n]])
-        assert prompt.endswith("<|im_start|>assistant\n")
-        assert not ((labels[row] == VIDEO_ID) | (labels[row] == AUDIO_ID)).any()
-    # the prompt part equals what apply_chat_template produces for generation
-    gen = tiny_processor.apply_chat_template(
-        build_messages(audio=wav_file, modality="audio"), add_generation_prompt=True, tokenize=True, return_tensors="pt"
-    )
-    n_prompt = int((labels[1] == -100).logical_and(mask[1] == 1).sum())
-    assert torch.equal(ids[1, :n_prompt], gen[0])
-
-
-def test_build_training_batch_audio_from_the_video_file(tiny_processor, mp4_with_audio, mp4_no_audio):
-    batch = tiny_processor.build_training_batch(
-        [{"video": mp4_with_audio, "audio": None, "modality": "multimodal", "answer": "Happy."}]
-    )
-    assert batch["input_values"].shape[0] == 1 and batch["pixel_values_videos"].shape[0] == 1
-    with pytest.raises(MediaError, match="no_audio.mp4: no audio stream"):
-        tiny_processor.build_training_batch([{"video": mp4_no_audio, "modality": "audio", "answer": "Calm."}])
-    visual = tiny_processor.build_training_batch([{"video": mp4_with_audio, "modality": "visual", "answer": "x"}])
-    assert "input_values" not in visual
-
-
-def test_build_training_batch_messages_and_max_length(tiny_processor, wav_file):
-    msgs = build_messages(audio=wav_file, answer="A soft voice and a falling intonation.")
-    full = tiny_processor.build_training_batch([{"messages": msgs}])
-    n_answer = int((full["labels"] != -100).sum())
-    n_prompt = full["input_ids"].shape[1] - n_answer
-    cut = tiny_processor.build_training_batch([{"messages": msgs}], max_length=n_prompt + 3)
-    assert cut["input_ids"].shape[1] == n_prompt + 3 and int((cut["labels"] != -100).sum()) == 3
-    with pytest.raises(ValueError, match="max_length"):
-        tiny_processor.build_training_batch([{"messages": msgs}], max_length=10)
-    with pytest.raises(ValueError, match="answer"):
-        tiny_processor.build_training_batch([{"audio": wav_file}])
-
-
-def test_modality_codes_match_the_model():
+def test_modality_vocabulary_is_the_models():
+    """The data schema, the processor's instructions and the model share one modality vocabulary."""
     from modeling_xemogpt.modeling_xemogpt import MODALITIES
+    from processing_xemogpt import INSTRUCTIONS
+    from training.data.schema import MODALITIES as RECORD_MODALITIES
 
-    assert {name: MODALITIES.index(name) for name in MODALITIES} == MODALITY_IDS
+    assert RECORD_MODALITIES == MODALITIES
+    assert set(INSTRUCTIONS) == set(MODALITIES) | {"text"}
 
 
 def test_decode_delegates(tiny_processor):
@@ -344,7 +291,8 @@ def test_save_pretrained_roundtrip(tiny_processor, tmp_path, wav_file):
             "chat_template.jinja", "tokenizer.json", "tokenizer_config.json"} <= files
     cfg = json.loads((tmp_path / "processor_config.json").read_text())
     assert cfg["auto_map"]["AutoProcessor"] == "processing_xemogpt.XEmoGPTProcessor"
-    assert cfg["num_frames"] == 8 and cfg["max_audio_seconds"] == 1.0 and cfg["conv_stride"] == [5, 2, 2, 2, 2, 2, 2]
+    assert cfg["video_processor"]["num_frames"] == 8 and cfg["max_audio_seconds"] == 1.0
+    assert cfg["conv_stride"] == [5, 2, 2, 2, 2, 2, 2]
     loaded = XEmoGPTProcessor.from_pretrained(tmp_path)
     assert loaded.num_frames == 8 and loaded.max_audio_samples == SR
     a = proc(text="x <audio> <video>", audio=wav_file, videos=grey_video(9), return_tensors="pt")
@@ -396,8 +344,10 @@ def test_from_components_with_local_parts(tmp_path, wav_file):
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    from transformers import CLIPImageProcessor
+
     tiny = XEmoGPTProcessor.from_preset("tiny")
-    tiny.image_processor.save_pretrained(tmp_path / "vision")
+    CLIPImageProcessor().save_pretrained(tmp_path / "vision")
     tiny.feature_extractor.save_pretrained(tmp_path / "audio")
     (tmp_path / "audio" / "config.json").write_text(json.dumps(
         {"model_type": "hubert", "conv_kernel": [10, 3, 3, 3, 3, 2, 2], "conv_stride": [5, 2, 2, 2, 2, 2, 4]}
@@ -436,3 +386,17 @@ def test_from_components_with_local_parts(tmp_path, wav_file):
         XEmoGPTProcessor.from_components(str(tmp_path / "nope"), tmp_path / "audio", tmp_path / "text")
     with pytest.raises(OSError, match="text component"):
         XEmoGPTProcessor.from_components(tmp_path / "vision", tmp_path / "audio", "no-such-org/no-such-model")
+
+
+def test_processor_saved_before_the_video_processor_still_loads(wav_file):
+    """tests/data/processor_v0 was saved by the processor of the first release (a CLIP image_processor entry, no
+    video processor): it loads as today's processor and gives the same inputs."""
+    from pathlib import Path
+
+    old = XEmoGPTProcessor.from_pretrained(Path(__file__).parent / "data" / "processor_v0")
+    new = XEmoGPTProcessor.from_preset("tiny")
+    assert type(old.video_processor).__name__ == "XEmoGPTVideoProcessor" and old.num_frames == 16
+    text = "x <audio> <video>"
+    a = old(text=text, audio=wav_file, videos=grey_video(90, t=9), return_tensors="pt")
+    b = new(text=text, audio=wav_file, videos=grey_video(90, t=9), return_tensors="pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,149 @@
+"""The XEmoGPT conversation (paper §III-A: ``R = LLM(Z_v, Z_a, T, P)``): chat template, instructions, messages.
+
+Remote code (copied flat into checkpoints): relative imports only. A user turn holds the clip's media and its text
+items; the chat template renders media first in the paper's order (audio, then video) as ``<audio>`` / ``<video>``
+placeholders, then the subtitle and the instruction, whatever the order of the content items.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .media import MediaError
+
+VIDEO_TOKEN = "<video>"
+AUDIO_TOKEN = "<audio>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+
+# Qwen-style chat template: media placeholders first (audio, then video), then the text items of the message.
+XEMOGPT_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['content'] is string -%}"
+    "{{- message['content'] -}}"
+    "{%- else -%}"
+    "{%- for item in message['content'] if item['type'] == 'audio' -%}{{- 'Audio: <audio>\\n' -}}{%- endfor -%}"
+    "{%- for item in message['content'] if item['type'] == 'video' -%}{{- 'Video: <video>\\n' -}}{%- endfor -%}"
+    "{%- for item in message['content'] if item['type'] == 'text' -%}"
+    "{{- item['text'] -}}{%- if not loop.last -%}{{- '\\n' -}}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+# The instruction of each sample modality (§III-D3: visual-only, audio-only and multimodal pairs), keyed by the
+# model's modality names (modeling_xemogpt.MODALITIES), plus "text" for a prompt without media.
+INSTRUCTIONS = {
+    "multimodal": "Please infer the person's emotional state and explain the visual and audio cues.",
+    "visual": "Please infer the person's emotional state and explain the visual cues.",
+    "audio": "Please infer the person's emotional state and explain the audio cues.",
+    "text": "Please infer the person's emotional state.",
+}
+
+
+def is_pathlike(x) -> bool:
+    return isinstance(x, (str, os.PathLike))
+
+
+def _media_item(kind: str, value) -> dict:
+    if is_pathlike(value):
+        return {"type": kind, "path": os.fspath(value)}
+    return {"type": kind, kind: value}
+
+
+def build_messages(video=None, audio=None, subtitle=None, instruction=None, answer=None, modality=None) -> list[dict]:
+    """The standard XEmoGPT conversation (audio, video, subtitle, instruction [, answer]).
+
+    ``video``/``audio``: a path or an array (or None to leave the modality out). ``modality`` ("visual" | "audio" |
+    "multimodal") picks the default instruction; without it the instruction follows the media given. With ``answer``
+    the conversation ends with the assistant's message (a training example).
+    """
+    if instruction is None:
+        if modality is None:
+            modality = (
+                "multimodal" if video is not None and audio is not None
+                else "visual" if video is not None
+                else "audio" if audio is not None
+                else "text"
+            )
+        if modality not in INSTRUCTIONS:
+            raise ValueError(f"modality must be one of {', '.join(INSTRUCTIONS)}, got {modality!r}")
+        instruction = INSTRUCTIONS[modality]
+    content = []
+    if audio is not None:
+        content.append(_media_item("audio", audio))
+    if video is not None:
+        content.append(_media_item("video", video))
+    text = instruction if not subtitle else f"The subtitle is: {subtitle}\n{instruction}"
+    content.append({"type": "text", "text": text})
+    messages = [{"role": "user", "content": content}]
+    if answer is not None:
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": str(answer)}]})
+    return messages
+
+
+def normalize_conversations(conversation) -> tuple[list[list[dict]], bool]:
+    """``(conversations, is_batched)`` of one conversation (a list of messages) or a batch of them."""
+    if isinstance(conversation, dict) and "messages" in conversation:
+        return [conversation["messages"]], False
+    if not isinstance(conversation, (list, tuple)) or not conversation:
+        raise ValueError("conversation must be a non-empty list of messages or a list of conversations")
+    first = conversation[0]
+    if isinstance(first, dict) and "role" in first:
+        return [list(conversation)], False
+    if isinstance(first, (list, tuple)) or (isinstance(first, dict) and "messages" in first):
+        return [c["messages"] if isinstance(c, dict) else list(c) for c in conversation], True
+    raise ValueError("conversation must be a list of {'role', 'content'} messages or a list of such lists")
+
+
+def split_conversation(messages: list[dict]) -> tuple[list[dict], list, list]:
+    """``(messages for the template without media payloads, videos, audios)``, media in template order."""
+    clean, videos, audios = [], [], []
+    for m in messages:
+        if not isinstance(m, dict) or "role" not in m:
+            raise ValueError(f"each message must be a dict with 'role' and 'content', got {m!r:.80}")
+        content = m.get("content", "")
+        if isinstance(content, str) or content is None:
+            clean.append({"role": m["role"], "content": content or ""})
+            continue
+        items, m_audio, m_video = [], [], []
+        for item in content:
+            if isinstance(item, str):
+                item = {"type": "text", "text": item}
+            kind = item.get("type")
+            if kind in ("video", "audio"):
+                value = next((item[k] for k in ("path", kind, "url", "array") if item.get(k) is not None), None)
+                if value is None:
+                    raise MediaError(f"{kind} item without 'path' or '{kind}': {item!r:.80}")
+                if isinstance(value, str) and value.startswith("file://"):
+                    value = value[len("file://"):]
+                if isinstance(value, str) and re.match(r"^https?://", value):
+                    raise MediaError(f"{value}: remote URLs are not supported; download the file first")
+                (m_video if kind == "video" else m_audio).append(value)
+                items.append({"type": kind})
+            elif kind == "text":
+                items.append({"type": "text", "text": str(item.get("text", ""))})
+            else:
+                raise ValueError(f"unsupported content item type {kind!r} (use 'video', 'audio' or 'text')")
+        audios.extend(m_audio)  # the template renders audio before video inside a message
+        videos.extend(m_video)
+        clean.append({"role": m["role"], "content": items})
+    return clean, videos, audios
+
+
+def message_text(message: dict) -> str:
+    """The text of one message (a string, or the concatenated text items of its content)."""
+    content = message.get("content")
+    if isinstance(content, str) or content is None:
+        return content or ""
+    return "".join(it.get("text", "") for it in content if isinstance(it, dict) and it.get("type") == "text")
+
+
+__all__ = [
+    "VIDEO_TOKEN", "AUDIO_TOKEN", "IM_START", "IM_END", "XEMOGPT_CHAT_TEMPLATE", "INSTRUCTIONS", "build_messages",
+    "normalize_conversations", "split_conversation", "message_text", "is_pathlike",
+]

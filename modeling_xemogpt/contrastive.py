@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import initialization as init
 
 
 def info_nce_loss(query: torch.Tensor, keys: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -37,6 +38,9 @@ class ContrastiveAlignmentHead(nn.Module):
         self.text_projection = nn.Linear(text_dim, contrastive_dim)
         self.temperature_init = temperature_init
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature_init)))
+
+    def _init_own_parameters(self):
+        init.constant_(self.logit_scale, math.log(1.0 / self.temperature_init))
 
     def forward(self, pooled: torch.Tensor, text_embeds: torch.Tensor):
         """Returns (loss, normalised modality embeddings, normalised text embeddings)."""

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 
 from .configuration_xemogpt import XEmoGPTConfig
 
@@ -71,15 +68,10 @@ class BridgePreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
 
     def _init_weights(self, module):
-        # Imported here: the bridge modules import this file.
-        from .contrastive import ContrastiveAlignmentHead
-        from .modeling_vecb import VECBForPretraining, VideoEmotionalCueBridge
-
-        if isinstance(module, VideoEmotionalCueBridge):
-            init.normal_(module.position_embedding, mean=0.0, std=0.02)
-        elif isinstance(module, VECBForPretraining):
-            init.normal_(module.mask_token, mean=0.0, std=0.02)
-        elif isinstance(module, ContrastiveAlignmentHead):
-            init.constant_(module.logit_scale, math.log(1.0 / module.temperature_init))
+        """transformers' initialisation, plus the bridges' own parameters: a module that owns some (the VECB position
+        embedding, the MFM mask token, the InfoNCE temperature) initialises them in ``_init_own_parameters``."""
+        own = getattr(module, "_init_own_parameters", None)
+        if callable(own):
+            own()
         else:
             super()._init_weights(module)

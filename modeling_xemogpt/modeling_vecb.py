@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_xemogpt import XEmoGPTConfig
@@ -39,6 +39,9 @@ class VideoEmotionalCueBridge(nn.Module):
             )
         hidden = frame_features + self.position_embedding[:num_frames].to(frame_features.dtype)
         return self.encoder(hidden)
+
+    def _init_own_parameters(self):
+        init.normal_(self.position_embedding, mean=0.0, std=0.02)
 
 
 @dataclass
@@ -114,6 +117,9 @@ class VECBForPretraining(BridgePreTrainedModel):
         self.mask_token = nn.Parameter(torch.zeros(hidden_size))
         self.mfm_head = nn.Linear(hidden_size, hidden_size)
         self.post_init()
+
+    def _init_own_parameters(self):
+        init.normal_(self.mask_token, mean=0.0, std=0.02)
 
     # -- the three objectives, usable on their own (and tested against hand computations) ------------------------
     @staticmethod

@@ -12,22 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .common import (
-    FrozenMediaEncoders,
+from .config_utils import ConfigError, save_config
+from .data.sample import caption_text
+from .feature_cache import CachedDataset, FeatureCache, file_key
+from .frozen_encoders import FrozenMediaEncoders
+from .runtime import (
     apply_runtime,
-    bridge_fingerprint,
-    extract_text_embeddings,
-    make_bridge_trainer_class,
+    load_stage_records,
     make_callbacks,
     print_figures,
     print_main,
     rank_info,
     resolve_resume,
     training_arguments,
+    weights_hash,
     write_run_summary,
 )
-from .config_utils import ConfigError, save_config
-from .feature_cache import CachedDataset, FeatureCache, file_key
+from .text_encoders import extract_text_embeddings
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,71 @@ class BridgeStage:
     feature_field: str  # the model's input name for the cached features
     text_dim_attr: str  # XEmoGPTConfig field that receives the caption-embedding width
     model_class: type  # VECBForPretraining | AECBForPretraining
-    records: Callable  # (path, what, limit, caption_spec) -> (records, captions)
-    media_path: Callable  # record -> the file whose frozen features are cached
+    media_path: Callable  # record -> the file whose frozen features are cached (None: the record has no such medium)
+    media_phrase: str  # "a video" | "audio", for the error when a dataset has none
     feature_desc: str  # progress-bar label of the feature extraction
     on_the_fly_dataset: Callable  # (paths, tcache, tkeys) -> Dataset, for cache.enabled: false
     make_collator: Callable  # (encoders | None) -> collate function
+
+
+def bridge_records(stage: BridgeStage, path, what: str, limit=None, caption_spec: str = "short_caption"):
+    """The records of ``path`` that have the stage's medium (the first ``limit``) and their captions."""
+    records = [r for r in load_stage_records(path, what) if stage.media_path(r)]
+    if limit:
+        records = records[: int(limit)]
+    if not records:
+        raise ConfigError(f"{what} {str(path)!r} has no record with {stage.media_phrase}")
+    try:
+        captions = [caption_text(r, caption_spec) for r in records]
+    except ValueError as exc:
+        raise ConfigError(f"data.caption: {exc}") from None
+    return records, captions
+
+
+def make_bridge_trainer_class():
+    """A ``transformers.Trainer`` that also logs the sub-losses a bridge model returns (eq.7's three terms)."""
+    from transformers import Trainer
+
+    class BridgeTrainer(Trainer):
+        SUB_LOSSES = ("loss_contrastive", "loss_temporal", "loss_mfm")
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._sub_losses: dict[str, list[float]] = {}
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            outputs = model(**inputs)
+            loss = outputs["loss"]
+            if model.training:
+                for name in self.SUB_LOSSES:
+                    value = outputs.get(name) if hasattr(outputs, "get") else None
+                    if value is not None:
+                        self._sub_losses.setdefault(name, []).append(float(value))
+            return (loss, outputs) if return_outputs else loss
+
+        def log(self, logs, start_time=None):
+            if "loss" in logs and self._sub_losses:
+                for name, values in self._sub_losses.items():
+                    logs[name] = round(sum(values) / len(values), 6)
+                self._sub_losses = {}
+            return super().log(logs, start_time)
+
+    return BridgeTrainer
+
+
+def bridge_training_defaults(output_dir: str, **overrides) -> dict:
+    from transformers import TrainingArguments
+
+    from .config_utils import training_section
+
+    d = dict(
+        output_dir=output_dir, report_to="none", remove_unused_columns=False, save_strategy="steps",
+        save_steps=500, save_total_limit=3, logging_steps=10, lr_scheduler_type="cosine", weight_decay=0.01,
+        per_device_train_batch_size=32, learning_rate=3e-4, num_train_epochs=30, bf16=False, seed=42,
+        dataloader_num_workers=0,
+    )
+    d.update(overrides)
+    return training_section(TrainingArguments, **d)
 
 
 def prepare_features(cfg, encoders: FrozenMediaEncoders, stage: BridgeStage, records, captions, state, rank, world,
@@ -80,12 +141,12 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
     out_dir = cfg.training.output_dir
     resume = resolve_resume(cfg.training.get("resume_from_checkpoint"), out_dir)
     device = cfg.encoders.get("device") or state.device
-    train_records, train_captions = stage.records(cfg.data.train, "training set", cfg.data.max_train_samples,
-                                                  cfg.data.caption)
+    train_records, train_captions = bridge_records(stage, cfg.data.train, "training set", cfg.data.max_train_samples,
+                                                   cfg.data.caption)
     eval_records, eval_captions = ([], [])
     if cfg.data.get("eval"):
-        eval_records, eval_captions = stage.records(cfg.data.eval, "held-out set", cfg.data.max_eval_samples,
-                                                    cfg.data.caption)
+        eval_records, eval_captions = bridge_records(stage, cfg.data.eval, "held-out set", cfg.data.max_eval_samples,
+                                                     cfg.data.caption)
     encoders = FrozenMediaEncoders(cfg.model, device=device)
     print_main(state, f"[{stage.name}] {len(train_records)} training clips, {len(eval_records)} held-out clips; "
                       f"frozen features cached under {cfg.cache.dir}")
@@ -118,7 +179,7 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(out_dir)  # the *ForPretraining model: config.json + model.safetensors (rank 0 writes)
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-    fingerprint = bridge_fingerprint(unwrapped)
+    fingerprint = weights_hash(unwrapped)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / f"weights_fingerprint_rank{rank}.txt").write_text(fingerprint + "\n")
 

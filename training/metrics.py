@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -76,15 +77,19 @@ def loss_drop(history: list[dict], window: int = 5) -> dict:
     return {
         "loss_first": first,
         "loss_last": last,
+        "loss_window": w,
         "loss_drop": first - last,
         "loss_ratio_last_over_first": last / first if first else math.nan,
     }
 
 
-def write_json(path: str | Path, obj: dict) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False, default=str)
+def write_json(path: str | Path, obj) -> None:
+    """Write ``obj`` as indented JSON, atomically (a reader never sees a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
 
 
 def loss_history(log_history: list[dict]) -> list[dict]:

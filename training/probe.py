@@ -28,8 +28,11 @@ if __name__ == "__main__" and not __package__:
 import numpy as np
 import torch
 
-from .common import FrozenMediaEncoders, apply_runtime, audio_source, load_records, model_section, runtime_section
 from .config_utils import ConfigError, section
+from .data.sample import audio_source
+from .frozen_encoders import FrozenMediaEncoders
+from .model_loading import model_section
+from .runtime import apply_runtime, load_stage_records, runtime_section, stage_entry_point
 
 
 def defaults() -> dict:
@@ -45,7 +48,7 @@ def defaults() -> dict:
 
 
 def _labelled(path, what, label_field, limit):
-    records = [r for r in load_records(path, what) if r.get(label_field)]
+    records = [r for r in load_stage_records(path, what) if r.get(label_field)]
     if limit:
         records = records[: int(limit)]
     if not records:
@@ -63,8 +66,9 @@ def _features(encoders: FrozenMediaEncoders, cfg, records, kind: str):
         load, compute, desc = encoders.load_video, encoders.video_features, "CLIP frame features"
     else:
         cache = FeatureCache(cfg.cache.dir, encoders.audio_encoder_name, dtype=cfg.cache.dtype)
-        keep = [r for r in records if audio_source(r)]
-        paths = [audio_source(r) for r in keep]
+        sources = [(r, audio_source(r, feed_all_media=False)) for r in records]
+        keep = [r for r, src in sources if src]
+        paths = [src for _, src in sources if src]
         load, compute, desc = encoders.load_audio, encoders.audio_features, "HuBERT frames"
     keys = [file_key(p) for p in paths]
     cache.fill(paths, keys, compute, batch_size=int(cfg.cache.batch_size), desc=desc, load=load,
@@ -158,8 +162,4 @@ def run(cfg) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+    stage_entry_point(main)

@@ -24,16 +24,11 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 import torch
 
-from .common import (
-    runtime_section,
-    FrozenMediaEncoders,
-    bridge_training_defaults,
-    caption_text,
-    debug_section,
-    load_records,
-    model_section,
-)
-from .config_utils import ConfigError, load_config, section
+from .bridge_stage import bridge_training_defaults
+from .config_utils import load_config, section
+from .frozen_encoders import FrozenMediaEncoders
+from .model_loading import model_section
+from .runtime import debug_section, runtime_section, stage_entry_point
 
 STAGE = "stage1_vecb"
 
@@ -53,16 +48,6 @@ def defaults() -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------- data
-def video_records(path, what, limit=None, caption_spec="short_caption"):
-    records = [r for r in load_records(path, what) if r.get("video")]
-    if limit:
-        records = records[: int(limit)]
-    if not records:
-        raise ConfigError(f"{what} {str(path)!r} has no record with a video")
-    captions = [caption_text(r, caption_spec) for r in records]
-    return records, captions
-
-
 class OnTheFlyVideoDataset(torch.utils.data.Dataset):
     """``cache.enabled: false``: decode and encode every clip at every step (the naive way; for the benchmark)."""
 
@@ -102,14 +87,10 @@ def run(cfg) -> dict:
 
     return run_bridge_stage(cfg, BridgeStage(
         name=STAGE, medium="video", feature_field="frame_features", text_dim_attr="vecb_text_embed_dim",
-        model_class=VECBForPretraining, records=video_records, media_path=lambda r: r["video"],
+        model_class=VECBForPretraining, media_path=lambda r: r.get("video"), media_phrase="a video",
         feature_desc="CLIP frame features", on_the_fly_dataset=OnTheFlyVideoDataset, make_collator=make_collator,
     ))
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+    stage_entry_point(main)

@@ -23,17 +23,12 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 import torch
 
-from .common import (
-    runtime_section,
-    FrozenMediaEncoders,
-    audio_source,
-    bridge_training_defaults,
-    caption_text,
-    debug_section,
-    load_records,
-    model_section,
-)
-from .config_utils import ConfigError, load_config, section
+from .bridge_stage import bridge_training_defaults
+from .config_utils import load_config, section
+from .data.sample import audio_source
+from .frozen_encoders import FrozenMediaEncoders
+from .model_loading import model_section
+from .runtime import debug_section, runtime_section, stage_entry_point
 
 STAGE = "stage2_aecb"
 
@@ -52,14 +47,9 @@ def defaults() -> dict:
     )
 
 
-def audio_records(path, what, limit=None, caption_spec="short_caption"):
-    records = [r for r in load_records(path, what) if audio_source(r)]
-    if limit:
-        records = records[: int(limit)]
-    if not records:
-        raise ConfigError(f"{what} {str(path)!r} has no record with audio")
-    captions = [caption_text(r, caption_spec) for r in records]
-    return records, captions
+def record_audio(record: dict) -> str | None:
+    """The audio of a multimodal or audio record (its audio file or its video's track); visual records have none."""
+    return audio_source(record, feed_all_media=False)
 
 
 class OnTheFlyAudioDataset(torch.utils.data.Dataset):
@@ -112,14 +102,10 @@ def run(cfg) -> dict:
 
     return run_bridge_stage(cfg, BridgeStage(
         name=STAGE, medium="audio", feature_field="audio_features", text_dim_attr="aecb_text_embed_dim",
-        model_class=AECBForPretraining, records=audio_records, media_path=audio_source,
+        model_class=AECBForPretraining, media_path=record_audio, media_phrase="audio",
         feature_desc="HuBERT frames", on_the_fly_dataset=OnTheFlyAudioDataset, make_collator=make_collator,
     ))
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+    stage_entry_point(main)

@@ -34,20 +34,14 @@ class EmoCueDataError(ValueError):
     """A data file or folder that cannot be read as EmoCue records."""
 
 
+class EmptyDatasetError(EmoCueDataError):
+    """A data file or folder that holds no records."""
+
+
 def _read_jsonl(path: Path) -> list[dict]:
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise EmoCueDataError(f"{path}:{lineno}: invalid JSON: {err.msg}") from None
-            if not isinstance(record, dict):
-                raise EmoCueDataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-            records.append(record)
-    return records
+    from emocue360.jsonl import read_jsonl
+
+    return read_jsonl(path, error=EmoCueDataError)
 
 
 def _read_json(path: Path) -> list[dict]:
@@ -189,7 +183,7 @@ def _finish_saved(ds, folder: Path, source: str, validate: bool, check_media: bo
     if problems:
         raise EmoCueValidationError(problems)
     if len(ds) == 0:
-        raise EmoCueDataError(f"{source}: empty dataset (no records)")
+        raise EmptyDatasetError(f"{source}: empty dataset (no records)")
     if all(ds.features[c] == EMOCUE_FEATURES[c] for c in MEDIA_COLUMNS):  # path columns (not Video/Audio)
         ds = ds.map(lambda r: _absolute(r, folder), keep_in_memory=True)
     if validate:
@@ -219,7 +213,7 @@ def load_emocue(
     source = str(path)
     records = read_records(path)
     if not records:
-        raise EmoCueDataError(f"{source}: empty dataset (no records)")
+        raise EmptyDatasetError(f"{source}: empty dataset (no records)")
     columns = list(dict.fromkeys(c for r in records[:1] for c in r))
     problems = check_columns(columns, source)
     if problems:

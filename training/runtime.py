@@ -1,0 +1,205 @@
+"""What every stage run shares around the Trainer: processes, threads, resuming, callbacks and the end-of-run summary."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config_utils import ConfigError, section
+
+logger = logging.getLogger("xemogpt.training")
+
+
+# ------------------------------------------------------------------------------------------------ config sections
+def runtime_section(**overrides) -> dict:
+    """``runtime.torch_threads``: intra-op threads of torch (None = torch's default). Tiny models on a busy or small
+    CPU run faster with 1 (their ops are too small to split, and extra threads oversubscribe the cores)."""
+    return section(**{"torch_threads": None, **overrides})
+
+
+def debug_section(**overrides) -> dict:
+    """``debug.sleep_per_step``: slows steps down (the kill-and-resume test uses it)."""
+    return section(**{"sleep_per_step": 0.0, **overrides})
+
+
+def apply_runtime(cfg) -> None:
+    n = (cfg.get("runtime") or {}).get("torch_threads")
+    if n:
+        torch.set_num_threads(int(n))
+
+
+# ------------------------------------------------------------------------------------------------ processes
+def rank_info():
+    """``(state, rank, world_size)`` of this process (``accelerate launch`` or a plain ``python``)."""
+    from accelerate import PartialState
+
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1 and not torch.cuda.is_available():
+        # several processes without GPUs (accelerate launch --num_processes N on a CPU machine): DDP over gloo.
+        # TrainingArguments reads the same flag, so the Trainer's state agrees with ours.
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+    cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    state = PartialState(cpu=cpu)
+    return state, state.process_index, state.num_processes
+
+
+def print_main(state, *args) -> None:
+    if state.is_main_process:
+        print(*args, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ trainer arguments
+def training_arguments(cls, training_cfg: dict):
+    """``cls`` (``TrainingArguments`` / ``SFTConfig``) from the ``training`` section, parsed by transformers'
+    ``HfArgumentParser`` (the section's keys were checked against ``cls`` when the config was loaded)."""
+    from transformers import HfArgumentParser
+
+    kwargs = {k: v for k, v in dict(training_cfg).items() if k != "resume_from_checkpoint" and v is not None}
+    if not torch.cuda.is_available():
+        kwargs["dataloader_pin_memory"] = False  # nothing to pin to (and torch warns about it)
+    for k, v in list(kwargs.items()):  # YAML 1.1 reads a bare `no` as False
+        if k.endswith("_strategy") and v is False:
+            kwargs[k] = "no"
+    (args,) = HfArgumentParser(cls).parse_dict(kwargs)
+    return args
+
+
+def resolve_resume(resume: Any, output_dir: str) -> str | None:
+    """``None``/``false`` → None; ``auto``/``true`` → the latest complete ``checkpoint-*`` in ``output_dir`` (None if
+    none); a path → that path (must exist)."""
+    if resume in (None, False, "", "none", "None"):
+        return None
+    if resume is True or str(resume).lower() in ("auto", "true", "latest"):
+        return latest_checkpoint(output_dir)
+    if not os.path.isdir(str(resume)):
+        raise ConfigError(f"resume_from_checkpoint {str(resume)!r} does not exist")
+    return str(resume)
+
+
+def latest_checkpoint(output_dir: str) -> str | None:
+    """The newest *complete* ``checkpoint-N`` of ``output_dir``: Trainer writes ``trainer_state.json`` last, so a
+    folder without it is what a kill in the middle of a save leaves behind."""
+    if not os.path.isdir(output_dir):
+        return None
+    found = []
+    for name in os.listdir(output_dir):
+        m = re.fullmatch(r"checkpoint-(\d+)", name)
+        if m and os.path.isfile(os.path.join(output_dir, name, "trainer_state.json")):
+            found.append((int(m.group(1)), os.path.join(output_dir, name)))
+    return max(found)[1] if found else None
+
+
+# ------------------------------------------------------------------------------------------------ callbacks
+def make_callbacks(output_dir: str, debug_cfg) -> list:
+    """The loss-history writer, plus ``debug.sleep_per_step`` when set."""
+    from transformers import TrainerCallback
+
+    from .metrics import loss_history, write_json
+
+    class LossHistoryCallback(TrainerCallback):
+        """Writes ``loss_history.json`` (every logged loss, with sub-losses) in the output folder at each log."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero:
+                write_json(Path(output_dir) / "loss_history.json", loss_history(state.log_history))
+
+    class SleepCallback(TrainerCallback):
+        def __init__(self, seconds):
+            self.seconds = seconds
+
+        def on_step_end(self, args, state, control, **kwargs):
+            time.sleep(self.seconds)
+
+    callbacks = [LossHistoryCallback()]
+    sleep = float((debug_cfg or {}).get("sleep_per_step") or 0)
+    if sleep > 0:
+        callbacks.append(SleepCallback(sleep))
+    return callbacks
+
+
+# ------------------------------------------------------------------------------------------------ end of run
+def weights_hash(module: torch.nn.Module) -> str:
+    """SHA-256 of every tensor of ``module`` (names and values): equal on every rank after a DDP run."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def write_run_summary(output_dir: str, figures: dict, trainer=None) -> dict:
+    """Write ``metrics.json`` (and ``loss_history.json`` from the trainer's log) in ``output_dir``."""
+    from .metrics import loss_history, write_json
+
+    out = dict(figures)
+    if trainer is not None:
+        write_json(Path(output_dir) / "loss_history.json", loss_history(trainer.state.log_history))
+        out["global_step"] = int(trainer.state.global_step)
+    write_json(Path(output_dir) / "metrics.json", out)
+    return out
+
+
+def summary_lines(f: dict) -> list[str]:
+    """The end-of-run lines of a stage (time, step, loss, held-out figures), each saying what it measures."""
+    lines = [f"[{f['stage']}] done in {f['wall_time_s']:.1f} s (training {f['train_runtime_s']:.1f} s, "
+             f"step {f.get('global_step')})"]
+    if "loss_first" in f:
+        lines.append(f"  training loss {f['loss_first']:.4f} -> {f['loss_last']:.4f} "
+                     f"(mean of the first / last {f.get('loss_window', 4)} logged losses)")
+    for prefix, label in (("heldout_video_to_text_", "video→caption"), ("heldout_audio_to_text_", "audio→caption")):
+        if prefix + "r1" in f:
+            lines.append(
+                f"  held-out {label} R@1 {f[prefix + 'r1']:.3f} (chance {f[prefix + 'chance_r1']:.3f}), "
+                f"R@5 {f[prefix + 'r5']:.3f}, caption→clip R@1 {f[prefix + 't2m_r1']:.3f} "
+                f"over {f[prefix + 'num_queries']} clips / {f[prefix + 'num_captions']} distinct captions"
+            )
+    if "heldout_loss_after" in f:
+        before = f.get("heldout_loss_before")
+        lines.append(("  held-out loss " + (f"{before:.4f} -> " if before is not None else "")
+                      + f"{f['heldout_loss_after']:.4f}"))
+    if f.get("merged_dir"):
+        lines.append(f"  merged checkpoint: {f['merged_dir']}")
+    return lines
+
+
+def print_figures(f: dict) -> None:
+    print("\n".join(summary_lines(f)), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ records and errors
+def load_stage_records(path, what: str = "dataset") -> list[dict]:
+    """The validated EmoCue records of a stage's ``data.train`` / ``data.eval`` (:func:`training.data.loaders.
+    load_records`: JSONL/JSON/CSV/parquet, a folder, a saved dataset), or a :class:`ConfigError` naming the problem."""
+    from .data.loaders import EmoCueDataError, EmptyDatasetError, load_records
+    from .data.validate import EmoCueValidationError
+
+    if path is None or str(path) == "":
+        raise ConfigError(f"{what} path is not set (data.train / data.eval in the config, or --data.train PATH)")
+    if not Path(path).exists():
+        raise ConfigError(f"{what} path {str(path)!r} does not exist")
+    try:
+        return load_records(path)
+    except EmptyDatasetError:
+        raise ConfigError(f"{what} {str(path)!r} is empty: no EmoCue records found") from None
+    except (EmoCueDataError, EmoCueValidationError) as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def stage_entry_point(main) -> None:
+    """``python training/stageN.py ...``: run ``main(sys.argv[1:])``; a user error prints one line and exits 2."""
+    import sys
+
+    from processing_xemogpt.media import MediaError
+
+    try:
+        main(sys.argv[1:])
+    except (ConfigError, MediaError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)

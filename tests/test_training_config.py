@@ -84,9 +84,14 @@ def test_missing_and_empty_dataset(tmp_path):
     empty.write_text("")
     with pytest.raises(ConfigError, match="is empty"):
         main(["--data.train", str(empty), "--output_dir", str(tmp_path / "o")])
-    no_video = tmp_path / "audio_only.jsonl"
-    no_video.write_text(json.dumps({"id": "a", "video": None, "audio": "x.wav", "modality": "audio",
-                                    "description": "d"}) + "\n")
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "x.wav", np.zeros(1600, np.float32), 16000)
+    no_video = tmp_path / "audio_only.jsonl"  # a valid EmoCue record (the loader validates), but audio only
+    no_video.write_text(json.dumps({"id": "a", "video": None, "audio": "x.wav", "modality": "audio", "subtitle": "",
+                                    "emotion": "", "cues": {"visual": [], "audio": [], "global": []},
+                                    "description": "d", "short_caption": ""}) + "\n")
     with pytest.raises(ConfigError, match="no record with a video"):
         main(["--data.train", str(no_video), "--output_dir", str(tmp_path / "o")])
 

@@ -85,8 +85,9 @@ def test_stage1_tiny(stage1):
 
 
 def test_stage1_second_run_hits_the_cache(stage1, syn):
-    from training.common import FrozenMediaEncoders, load_records
     from training.config_utils import Config
+    from training.data.loaders import load_records
+    from training.frozen_encoders import FrozenMediaEncoders
     from training.feature_cache import FeatureCache, file_key
 
     cfg = Config.wrap(json.loads(json.dumps({"model": {"preset": "tiny", "seed": 0, "base_model": None,
@@ -111,7 +112,8 @@ def test_stage3_tiny_merged_checkpoint(stage1, stage2, syn):
     from training.stage3_sft import main
 
     out = syn / "stage3"
-    figures = main(["--config", str(CFG / "stage3_tiny.yaml"), *_common(syn, out, cache=False), "--max_steps", "4",
+    # stage 3 reads the frozen features stages 1 and 2 cached (cache.dir: the same folder)
+    figures = main(["--config", str(CFG / "stage3_tiny.yaml"), *_common(syn, out), "--max_steps", "4",
                     "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "8",
                     "--bridges.vecb", str(stage1[0]), "--bridges.aecb", str(stage2[0])])
     assert figures["global_step"] == 4
@@ -145,21 +147,22 @@ def test_stage3_gradient_blocking_in_a_real_step(stage1, stage2, syn, blocked):
     """Single-modality samples whose clips also feed the other modality (visual samples with their audio track,
     audio samples with their video): every optimizer step sees exactly zero gradient in the blocked branch (bridge +
     projection) while the other branch learns, and the blocked bridge ends bit-identical to its stage-1/2 weights."""
-    from training.collators import record_to_sample
+    from training.data.sample import sample_from_record
     from training.stage3_sft import main
 
     label = "visual" if blocked == "audio" else "audio"
     records = [json.loads(line) for line in open(syn / "train.jsonl")]
     relabelled = [{**r, "modality": label} for r in records if r["modality"] == "multimodal"]
-    fed = [record_to_sample({**r, "video": str(syn / r["video"])}) for r in relabelled]
-    assert fed and all(s["video"] and s["audio"] for s in fed)  # both modalities really go forward
+    fed = [sample_from_record({**r, "video": str(syn / r["video"])}) for r in relabelled]
+    assert fed and all(s.video and s.audio for s in fed)  # both modalities really go forward
     data = syn / f"{label}_with_both.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in relabelled))
     out = syn / f"stage3_blocking_{blocked}"
     main(["--config", str(CFG / "stage3_tiny.yaml"), "--data.train", str(data), "--data.eval", "null",
           "--output_dir", str(out), "--disable_tqdm", "true", "--max_steps", "2", "--save_strategy", "no",
           "--per_device_train_batch_size", "4", "--bridges.vecb", str(stage1[0]), "--bridges.aecb", str(stage2[0]),
-          "--debug.record_branch_grads", "true", "--data.feed_all_media", "true"])
+          "--debug.record_branch_grads", "true", "--data.feed_all_media", "true",
+          "--cache.dir", "null"])  # re-encoding media every step (the cache-less path)
     rows = json.loads((out / "branch_grads.json").read_text())
     assert len(rows) == 2
     learner = "video" if blocked == "audio" else "audio"

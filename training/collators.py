@@ -1,70 +1,26 @@
-"""Stage-3 data: EmoCue records → instruction samples, and the collator built on ``XEmoGPTProcessor``.
+"""Stage-3 batches (paper §III-D3): EmoCue samples -> model inputs with the loss on the answer only.
 
-Each record becomes one instruction sample of its own modality (paper §III-D3: visual-only, audio-only and
-multimodal instruction–response pairs): the media it has, its subtitle, the processor's instruction for that
-modality, and the record's ``description`` as the answer. Labels are -100 everywhere except the answer tokens (and
-the closing ``<|im_end|>``), so the loss is on the answer only.
+As TRL's SFT collators do: the prompt is rendered with the processor's chat template (generation prompt included), the
+answer is tokenised and closed with the end-of-turn token (so the model learns to stop), the labels mask the prompt
+with -100, and TRL's ``DataCollatorForLanguageModeling`` pads (right). With ``max_length`` the answer is cut from the
+right; the prompt and its media tokens are never cut.
 
-``feed_all_media`` (default on, the paper's setting): a "visual" sample whose clip also has an audio track is fed its
-audio too (and an "audio" sample its video, when it has one); the model's per-sample gradient blocking then keeps
-the other branch from learning from it.
+Media come either from the files (decoded by the processor; decoded clips are kept in a bounded in-memory memo so
+repeated epochs do not decode them again) or, when ``features`` is given, from the frozen-feature cache that stages 1
+and 2 fill (:class:`CachedMediaFeatures`): the model then skips its frozen towers (``video_frame_features`` /
+``audio_frame_features``), with identical results, because CLIP and HuBERT are frozen.
 """
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from typing import Sequence
 
+import torch
+from modeling_xemogpt.modeling_xemogpt import MODALITIES  # the model's modality codes (its vocabulary)
 
-
-
-def has_audio_stream(path: str) -> bool:
-    """Whether a media file holds an audio stream (wav/flac count as audio)."""
-    if path is None or not os.path.exists(path):
-        return False
-    if path.lower().endswith((".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac")):
-        return True
-    try:
-        import av
-
-        with av.open(path) as c:
-            return bool(c.streams.audio)
-    except Exception:
-        return False
-
-
-def record_to_sample(record: dict, feed_all_media: bool = True, answer_field: str = "description") -> dict:
-    """One instruction sample: ``video``/``audio`` paths (None when not fed), ``subtitle``, ``answer``, ``modality``."""
-    modality = record.get("modality") or "multimodal"
-    video = record.get("video")
-    audio = record.get("audio")
-    if modality == "audio":
-        if video and not audio and has_audio_stream(video):
-            audio = video  # the clip's audio track is the sample's audio
-        if not feed_all_media:
-            video = None
-    elif modality == "visual":
-        if not feed_all_media:
-            audio = None
-        elif not audio and video and has_audio_stream(video):
-            audio = video
-    else:  # multimodal: audio None means "the track of video"
-        if not audio and video and has_audio_stream(video):
-            audio = video
-    if modality == "visual" and not video:
-        raise ValueError(f"record {record.get('id')!r}: a visual sample needs a video")
-    if modality == "audio" and not audio:
-        raise ValueError(f"record {record.get('id')!r}: an audio sample needs audio")
-    answer = record.get(answer_field) or record.get("description") or ""
-    return {
-        "id": str(record.get("id", "")),
-        "video": video,
-        "audio": audio,
-        "subtitle": record.get("subtitle") or "",
-        "answer": answer,
-        "modality": modality,
-    }
+from .data.sample import EmoCueSample
+from .feature_cache import FeatureCache, file_key
 
 
 class _MediaMemo:
@@ -92,35 +48,97 @@ class _MediaMemo:
         return value
 
 
+class CachedMediaFeatures:
+    """Frozen CLIP / HuBERT features of media files from the on-disk cache of stages 1 and 2 (same encoder names, same
+    content keys). ``keep_in_memory``: each entry is read once and kept (small datasets); otherwise it is read per
+    batch (the OS page cache keeps hot entries)."""
+
+    def __init__(self, video_cache: FeatureCache, audio_cache: FeatureCache, keep_in_memory: bool = True):
+        self.caches = {"video": video_cache, "audio": audio_cache}
+        self.keep_in_memory = keep_in_memory
+        self._memory: dict[tuple[str, str], torch.Tensor] = {}
+
+    def get(self, kind: str, path: str) -> torch.Tensor:
+        key = (kind, path)
+        if key in self._memory:
+            return self._memory[key]
+        entry = self.caches[kind].get(file_key(path))
+        if entry is None:
+            raise KeyError(f"{path}: no {kind} features in the cache {self.caches[kind].dir}; fill it first")
+        features = entry["features"].float()
+        if self.keep_in_memory:
+            self._memory[key] = features
+        return features
+
+
 class XEmoGPTSFTCollator:
-    """Collates instruction samples with ``XEmoGPTProcessor.build_training_batch`` (right padding, answer-only labels).
+    """Collates :class:`~training.data.sample.EmoCueSample` rows (objects or their dicts) into
+    ``input_ids``, ``attention_mask``, ``labels``, the media inputs and ``modality`` (LongTensor of the model's codes)."""
 
-    Returns ``input_ids``, ``attention_mask``, ``labels``, the media tensors and ``modality`` as a LongTensor in the
-    model's order (``modeling_xemogpt.MODALITIES``).
-    """
+    def __init__(self, processor, max_length: int | None = None, media_memory_mb: float = 512,
+                 features: CachedMediaFeatures | None = None):
+        from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    def __init__(self, processor, max_length: int | None = None, media_memory_mb: float = 512):
         self.processor = processor
         self.max_length = max_length
+        self.features = features
         self.memo = _MediaMemo(int(media_memory_mb * 2**20))
+        self.pad = DataCollatorForLanguageModeling(pad_token_id=processor.tokenizer.pad_token_id)
 
-    def _video(self, path):
-        return self.memo.get(("v", path), lambda: self.processor.load_video(path))
+    def _prompts(self, samples: Sequence[EmoCueSample]) -> list[str]:
+        return self.processor.apply_chat_template([s.messages(with_answer=False) for s in samples],
+                                                  add_generation_prompt=True, tokenize=False)
 
-    def _audio(self, path):
-        return self.memo.get(("a", path), lambda: self.processor.load_audio(path))
+    def _decoded(self, kind: str, media):
+        """Decoded frames / waveform of a media file (memoised), or the array given."""
+        load = self.processor.load_video if kind == "video" else self.processor.load_audio
+        if not isinstance(media, str):
+            return load(media)
+        return self.memo.get((kind, media), lambda: load(media))
 
-    def __call__(self, samples: Sequence[dict]) -> dict:
+    def _encode_prompts(self, samples: Sequence[EmoCueSample]) -> tuple[list[list[int]], dict]:
+        """Token ids of each prompt (placeholders expanded) and the media inputs, in placeholder order."""
+        prompts = self._prompts(samples)
+        videos = [s.video for s in samples if s.video is not None]
+        audios = [s.audio for s in samples if s.audio is not None]
+        if self.features is None:
+            enc = self.processor(text=prompts, padding=False, return_tensors=None,
+                                 videos=[self._decoded("video", v) for v in videos] or None,
+                                 audio=[self._decoded("audio", a) for a in audios] or None)
+            media = {k: torch.as_tensor(enc[k]) for k in ("pixel_values_videos", "input_values",
+                                                          "audio_attention_mask") if k in enc}
+            return list(enc["input_ids"]), media
+        from trl.trainer.utils import pad
+
+        media = {}
+        if videos:
+            media["video_frame_features"] = torch.stack([self.features.get("video", v) for v in videos])
+        audio_feats = [self.features.get("audio", a) for a in audios]
+        if audio_feats:
+            media["audio_frame_features"] = pad(audio_feats, padding_value=0.0)
+            media["audio_frame_mask"] = pad([torch.ones(len(f), dtype=torch.long) for f in audio_feats], 0)
+        text = self.processor.expand_placeholders(prompts, [len(f) for f in audio_feats])
+        return self.processor.tokenizer(text, add_special_tokens=False)["input_ids"], media
+
+    def __call__(self, rows: Sequence[dict | EmoCueSample]) -> dict:
+        samples = [r if isinstance(r, EmoCueSample) else EmoCueSample(**r) for r in rows]
+        missing = [s.id for s in samples if s.answer is None]
+        if missing:
+            raise ValueError(f"samples {missing} have no answer: a training batch needs the answers")
+        prompt_ids, media = self._encode_prompts(samples)
+        answers = self.processor.tokenizer([s.answer for s in samples], add_special_tokens=False)["input_ids"]
+        end = self.processor.end_of_turn_id
         examples = []
-        for s in samples:
-            examples.append({
-                "video": self._video(s["video"]) if s.get("video") else None,
-                "audio": self._audio(s["audio"]) if s.get("audio") else None,
-                "subtitle": s.get("subtitle") or None,
-                "answer": s["answer"],
-                "modality": s["modality"],
-            })
-        # ``modality`` comes back as the model's integer codes (modeling_xemogpt.MODALITIES order)
-        batch = self.processor.build_training_batch(examples, return_tensors="pt", padding_side="right",
-                                                    max_length=self.max_length, include_modality=True)
-        return dict(batch.items())
+        for s, prompt, answer in zip(samples, prompt_ids, answers):
+            answer = list(answer) + [end]
+            if self.max_length is not None:
+                room = self.max_length - len(prompt)
+                if room < 1:
+                    raise ValueError(f"sample {s.id!r}: the prompt alone is {len(prompt)} tokens (media included), "
+                                     f"more than max_length={self.max_length}")
+                answer = answer[:room]
+            examples.append({"input_ids": list(prompt) + answer, "labels": [-100] * len(prompt) + answer})
+        batch = self.pad(examples)
+        batch.update(media)
+        batch["modality"] = torch.tensor([MODALITIES.index(s.modality) for s in samples], dtype=torch.long)
+        return dict(batch)

@@ -28,21 +28,24 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 import torch
 
-from .common import (
+from .config_utils import ConfigError, load_config, save_config, section, training_section
+from .data.sample import ANSWER_FORMATS, sample_from_record
+from .model_loading import build_base_model, build_processor, model_section
+from .runtime import (
     apply_runtime,
-    runtime_section,
-    build_base_model,
-    build_processor,
     debug_section,
-    load_records,
+    load_stage_records,
     logger,
-    model_section,
+    make_callbacks,
+    print_figures,
     print_main,
     rank_info,
     resolve_resume,
+    runtime_section,
+    stage_entry_point,
     training_arguments,
+    write_run_summary,
 )
-from .config_utils import ConfigError, load_config, save_config, section, training_section
 
 STAGE = "stage3_sft"
 BRANCHES = {
@@ -57,8 +60,11 @@ def defaults() -> dict:
     return dict(
         model=model_section(preset="paper"),
         bridges=section(vecb=None, aecb=None, allow_random=False),
-        data=section(train=None, eval=None, feed_all_media=True, answer_field="description", max_train_samples=None,
-                     max_eval_samples=None, max_length=None, media_memory_mb=512, modalities=None),
+        data=section(train=None, eval=None, feed_all_media=True, answer_field="description", answer_format="text",
+                     max_train_samples=None, max_eval_samples=None, max_length=None, media_memory_mb=512,
+                     modalities=None),
+        # frozen CLIP/HuBERT features from the cache that stages 1 and 2 fill (dir: null re-encodes every step)
+        cache=section(dir=".cache/xemogpt-features", batch_size=32, num_workers=0, dtype="float32", preload=True),
         lora=section(r=None, alpha=None, dropout=None, target_modules=None, extra_modules_to_save=None),
         output=section(adapter_dir=None, merged_dir=None, save_merged=True),
         eval=section(loss_before_after=True),
@@ -76,26 +82,50 @@ def defaults() -> dict:
 
 # ----------------------------------------------------------------------------------------------------------- data
 def build_samples(path, what, cfg) -> list[dict]:
-    from .collators import record_to_sample
-
-    records = load_records(path, what)
+    """The instruction samples of ``path`` (:mod:`training.data.sample`), as dicts for a ``datasets.Dataset``."""
+    if cfg.data.answer_format not in ANSWER_FORMATS:
+        raise ConfigError(f"data.answer_format must be one of {', '.join(ANSWER_FORMATS)}, "
+                          f"got {cfg.data.answer_format!r}")
+    records = load_stage_records(path, what)
     wanted = cfg.data.get("modalities")
     if wanted:
         wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-        records = [r for r in records if (r.get("modality") or "multimodal") in wanted]
+        records = [r for r in records if r["modality"] in wanted]
     limit = cfg.data.get("max_train_samples" if what == "training set" else "max_eval_samples")
     if limit:
         records = records[: int(limit)]
-    samples = []
-    for r in records:
-        for key in ("video", "audio"):
-            if r.get(key) and not Path(r[key]).exists():
-                raise ConfigError(f"{key} file {r[key]!r} of record {r.get('id')!r} in the {what} does not exist")
-        samples.append(record_to_sample(r, feed_all_media=bool(cfg.data.feed_all_media),
-                                        answer_field=cfg.data.answer_field))
+    try:
+        samples = [sample_from_record(r, feed_all_media=bool(cfg.data.feed_all_media),
+                                      answer_format=cfg.data.answer_format, answer_field=cfg.data.answer_field)
+                   for r in records]
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
     if not samples:
         raise ConfigError(f"{what} {str(path)!r} has no usable instruction sample")
-    return samples
+    return [s.to_dict() for s in samples]
+
+
+def cached_features(cfg, model, processor, sample_sets, state, rank, world):
+    """Fill the frozen-feature cache for every video / audio file of ``sample_sets`` (each rank its share) and return
+    the collator's :class:`~training.collators.CachedMediaFeatures`; ``None`` when ``cache.dir`` is null."""
+    if not cfg.cache.get("dir"):
+        return None
+    from .collators import CachedMediaFeatures
+    from .feature_cache import FeatureCache, file_key
+    from .frozen_encoders import FrozenMediaEncoders
+
+    encoders = FrozenMediaEncoders(cfg.model, device=state.device, model=model, processor=processor)
+    caches = {}
+    for kind, desc in (("video", "CLIP frame features"), ("audio", "HuBERT frames")):
+        cache = caches[kind] = FeatureCache(cfg.cache.dir, getattr(encoders, f"{kind}_encoder_name"),
+                                            dtype=cfg.cache.dtype)
+        paths = sorted({s[kind] for samples in sample_sets for s in samples if s[kind]})
+        mine = [p for i, p in enumerate(paths) if i % world == rank]
+        cache.fill(mine, [file_key(p) for p in mine], getattr(encoders, f"{kind}_features"),
+                   batch_size=int(cfg.cache.batch_size), desc=f"{desc} (stage 3)", load=getattr(encoders, f"load_{kind}"),
+                   num_workers=int(cfg.cache.num_workers), disable_progress=not state.is_local_main_process)
+    state.wait_for_everyone()
+    return CachedMediaFeatures(caches["video"], caches["audio"], keep_in_memory=bool(cfg.cache.preload))
 
 
 def check_bridges(cfg) -> dict:
@@ -218,7 +248,6 @@ def run(cfg) -> dict:
     from trl import SFTConfig
 
     from .collators import XEmoGPTSFTCollator
-    from .common import make_callbacks, write_run_summary
     from .metrics import loss_drop
 
     t0 = time.perf_counter()
@@ -254,10 +283,11 @@ def run(cfg) -> dict:
     if cfg.lora.get("extra_modules_to_save"):
         peft_config.modules_to_save = list(peft_config.modules_to_save or []) + list(cfg.lora.extra_modules_to_save)
 
+    features = cached_features(cfg, model, processor, (train_samples, eval_samples), state, rank, world)
     train_ds = datasets.Dataset.from_list(train_samples)
     eval_ds = datasets.Dataset.from_list(eval_samples) if eval_samples else None
     collator = XEmoGPTSFTCollator(processor, max_length=cfg.data.get("max_length"),
-                                  media_memory_mb=float(cfg.data.media_memory_mb))
+                                  media_memory_mb=float(cfg.data.media_memory_mb), features=features)
     callbacks = make_callbacks(out_dir, cfg.get("debug"))
     if cfg.debug.get("record_branch_grads"):
         callbacks.append(make_branch_grad_callback(out_dir))
@@ -295,17 +325,7 @@ def run(cfg) -> dict:
     figures["global_step"] = int(trainer.state.global_step)
     if state.is_main_process:
         write_run_summary(out_dir, figures, trainer)
-        line = f"[{STAGE}] done in {figures['wall_time_s']:.1f} s (training {figures['train_runtime_s']:.1f} s, " \
-               f"step {figures['global_step']})"
-        if "loss_first" in figures:
-            line += f"\n  training loss {figures['loss_first']:.4f} -> {figures['loss_last']:.4f}"
-        if "heldout_loss_after" in figures:
-            before = figures.get("heldout_loss_before")
-            line += (f"\n  held-out loss {before:.4f} -> " if before is not None else "\n  held-out loss ") + \
-                    f"{figures['heldout_loss_after']:.4f}"
-        if merged_dir:
-            line += f"\n  merged checkpoint: {merged_dir}"
-        print(line, flush=True)
+        print_figures(figures)
     return figures
 
 
@@ -322,8 +342,4 @@ def save_merged(trainer, processor, merged_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+    stage_entry_point(main)

@@ -1,0 +1,153 @@
+"""The EmoCue sample: what one EmoCue record feeds the model — the one place that decides its media, prompt and answer.
+
+A record (``training/data/schema.py``) becomes an :class:`EmoCueSample` with :func:`sample_from_record`:
+
+* **modality** — the record's (validated when records load, :mod:`training.data.validate`); the paper trains
+  visual-only, audio-only and multimodal instruction pairs (§III-D3).
+* **media** — ``video`` is the record's clip unless the sample is audio-only and media are not all fed; ``audio`` is
+  the record's audio file, else *the audio track of its video* (the schema's convention for ``audio: null``), when the
+  video has one. With ``feed_all_media`` (the paper's setting, default) a visual sample still gets its clip's audio and
+  an audio sample its video; the model's per-sample gradient blocking keeps the other branch from learning from it.
+* **prompt** — the processor's conversation (audio, video, subtitle, the instruction of the modality and answer format).
+* **answer** — the reference in the chosen :data:`ANSWER_FORMATS`: ``"text"`` (the paper's free-text description) or
+  ``"json"`` (the record's own cue lists, emotion and description as one JSON object); ``None`` for a prompt-only
+  sample (generation, reinforcement learning).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+from .schema import CUE_KEYS, MODALITY_AUDIO, MODALITY_MULTIMODAL, MODALITY_VISUAL
+
+ANSWER_FORMATS = ("text", "json")
+AUDIO_FILE_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac")
+JSON_INSTRUCTION = (
+    ' Answer with one JSON object: {"visual": [visual cues], "audio": [audio cues], "global": [global cues], '
+    '"emotion": "the emotion", "explanation": "the explanation"}.'
+)
+
+
+def has_audio_stream(path: str | None) -> bool:
+    """Whether a media file holds an audio stream (audio files count; a missing file does not)."""
+    if not path or not os.path.exists(path):
+        return False
+    if path.lower().endswith(AUDIO_FILE_SUFFIXES):
+        return True
+    import av
+
+    try:
+        with av.open(path) as container:
+            return bool(container.streams.audio)
+    except (av.FFmpegError, OSError):
+        return False
+
+
+def audio_source(record: dict, feed_all_media: bool = True) -> str | None:
+    """The file holding a record's audio: its ``audio`` file, else the audio track of its ``video`` when there is one.
+
+    A visual-only record gets none unless ``feed_all_media`` (then its clip's own track, when it has one)."""
+    if record.get("modality") == MODALITY_VISUAL and not feed_all_media:
+        return None
+    if record.get("audio"):
+        return record["audio"]
+    video = record.get("video")
+    return video if has_audio_stream(video) else None
+
+
+def caption_text(record: dict, spec: str) -> str:
+    """The caption a bridge is aligned with (stages 1 and 2), from ``spec``: ``short_caption`` (the paper),
+    ``description``, ``subtitle``, ``emotion`` or ``cues.visual`` / ``cues.audio`` / ``cues.global``, several joined
+    by ``+`` (e.g. ``cues.visual+cues.global``). Falls back to ``description`` when the spec yields nothing."""
+    parts: list[str] = []
+    for field in spec.split("+"):
+        field = field.strip()
+        if field.startswith("cues.") and field[5:] in CUE_KEYS:
+            parts.extend((record.get("cues") or {}).get(field[5:], []) or [])
+        elif field in ("short_caption", "description", "subtitle", "emotion"):
+            if record.get(field):
+                parts.append(record[field])
+        else:
+            raise ValueError(
+                f"unknown caption field {field!r} in {spec!r}; use short_caption, description, subtitle, emotion, "
+                "cues.visual, cues.audio or cues.global (joined by '+')"
+            )
+    return ", ".join(parts) or record.get("description") or record.get("short_caption") or ""
+
+
+def answer_text(record: dict, answer_format: str = "text", field: str = "description") -> str:
+    """The reference answer of a record: its ``field`` (``"text"``), or its cue lists, emotion and description as
+    one JSON object (``"json"``: ``{"visual", "audio", "global", "emotion", "explanation"}``)."""
+    if answer_format == "text":
+        return record.get(field) or record.get("description") or ""
+    if answer_format == "json":
+        cues = record.get("cues") or {}
+        answer = {key: list(cues.get(key) or []) for key in CUE_KEYS}
+        answer["emotion"] = record.get("emotion") or ""
+        answer["explanation"] = record.get(field) or record.get("description") or ""
+        return json.dumps(answer, ensure_ascii=False)
+    raise ValueError(f"unknown answer format {answer_format!r}; choose one of {', '.join(ANSWER_FORMATS)}")
+
+
+def instruction_for(modality: str, answer_format: str = "text") -> str | None:
+    """The instruction of a sample: the processor's default for the modality (``None``), plus the JSON request."""
+    if answer_format == "text":
+        return None
+    from processing_xemogpt import INSTRUCTIONS
+
+    return INSTRUCTIONS[modality] + JSON_INSTRUCTION
+
+
+@dataclass(frozen=True)
+class EmoCueSample:
+    """One instruction sample: media paths actually fed (``None`` when not), subtitle, instruction, answer."""
+
+    id: str
+    modality: str
+    video: str | None
+    audio: str | None
+    subtitle: str
+    answer: str | None = None  # None: a prompt-only sample
+    instruction: str | None = None  # None: the processor's default instruction for the modality
+
+    def messages(self, with_answer: bool = True) -> list[dict]:
+        """The conversation for :class:`processing_xemogpt.XEmoGPTProcessor` (the answer as the assistant's turn)."""
+        from processing_xemogpt import build_messages
+
+        return build_messages(video=self.video, audio=self.audio, subtitle=self.subtitle or None,
+                              instruction=self.instruction, modality=self.modality,
+                              answer=self.answer if with_answer else None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_from_record(record: dict, feed_all_media: bool = True, answer_format: str | None = "text",
+                       answer_field: str = "description") -> EmoCueSample:
+    """The sample of one validated EmoCue record (``answer_format=None``: prompt only)."""
+    modality = record.get("modality") or MODALITY_MULTIMODAL
+    video = record.get("video")
+    if modality == MODALITY_AUDIO and not feed_all_media:
+        video = None
+    audio = audio_source(record, feed_all_media)
+    rid = record.get("id")
+    if modality == MODALITY_VISUAL and not video:
+        raise ValueError(f"record {rid!r}: a visual sample needs a video")
+    if modality == MODALITY_AUDIO and not audio:
+        from processing_xemogpt.media import MediaError
+
+        if video:
+            raise MediaError(f"{video}: no audio stream, and record {rid!r} is an audio sample without an audio file")
+        raise ValueError(f"record {rid!r}: an audio sample needs an audio file or a video with an audio track")
+    fmt = answer_format or "text"
+    return EmoCueSample(
+        id=str(rid or ""),
+        modality=modality,
+        video=video,
+        audio=audio,
+        subtitle=record.get("subtitle") or "",
+        answer=answer_text(record, fmt, answer_field) if answer_format else None,
+        instruction=instruction_for(modality, fmt),
+    )

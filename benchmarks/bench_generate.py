@@ -70,7 +70,7 @@ def main(argv=None) -> dict:
         "identical_output": same,
     }
     print(f"prompt: {prompt_len} tokens (16 video + audio + text), {args.new_tokens} new tokens, best of {args.repeats}")
-    print(f"| mode | tokens/s |\n|---|---:|")
+    print("| mode | tokens/s |\n|---|---:|")
     print(f"| KV cache | {result['kv_cache_tokens_per_s']:.1f} |")
     print(f"| no cache | {result['no_cache_tokens_per_s']:.1f} |")
     print(f"ratio (KV cache / no cache): {result['speedup']:.1f}x; identical tokens: {same}")

@@ -237,13 +237,9 @@ def plot_templates(study: dict, path: str | Path) -> Path:
 
 
 def _read_jsonl_texts(path: str) -> list:
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rec = json.loads(line)
-                out.append(rec.get("cues") or rec.get("description") or rec.get("text"))
-    return out
+    from .jsonl import read_jsonl
+
+    return [rec.get("cues") or rec.get("description") or rec.get("text") for rec in read_jsonl(path)]
 
 
 def main(argv=None) -> int:

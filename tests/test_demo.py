@@ -82,7 +82,7 @@ def test_cue_naming_check_on_generator_texts():
     import numpy as np
 
     from training.data.synthetic import describe, sample_factors
-    from training.demo_report import cue_accuracy, predicted_emotion
+    from training.data.cue_naming import cue_accuracy, predicted_emotion
 
     rng = np.random.default_rng(0)
     records = []

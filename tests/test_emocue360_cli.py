@@ -69,7 +69,7 @@ def test_eval_missing_ids_is_one_clear_error(tmp_path, files, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"id": "a", "description": "x"}\nnot json\n', ":2: not valid JSON"),
+    ('{"id": "a", "description": "x"}\nnot json\n', ":2: invalid JSON"),
     ('{"description": "x"}\n', "record has no 'id'"),
     ('{"id": "a"}\n', "needs 'description', 'text' or 'cues'"),
     ("", "no records"),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from training.data import synthetic as syn
+from training.data.synthetic_media import SCENE_COLOURS
 from training.data.loaders import load_emocue
 from training.data.schema import MODALITY_AUDIO, MODALITY_MULTIMODAL, MODALITY_VISUAL
 from training.data.validate import validate_records
@@ -44,7 +45,7 @@ def recover_visual(frames: np.ndarray) -> dict[str, str]:
     f = frames.astype(np.float32)
     T, H, W, _ = f.shape
     corner = np.median(np.concatenate([f[:, :4, :4].reshape(-1, 3), f[:, :4, -4:].reshape(-1, 3)]), 0)
-    scene = min(syn.SCENE_COLOURS, key=lambda k: np.abs(np.array(syn.SCENE_COLOURS[k]) - corner).sum())
+    scene = min(SCENE_COLOURS, key=lambda k: np.abs(np.array(SCENE_COLOURS[k]) - corner).sum())
     yy, xx = np.mgrid[0:H, 0:W]
     cxs, cys, rs, white, magenta, brow_y, brow_corr = [], [], [], [], [], [], []
     for fr in f:

@@ -1,6 +1,6 @@
 """``xemogpt demo``: the main job on the embedded default — train the tiny preset on synthetic EmoCue clips through
 stages 1 → 2 → 3, reload it with remote code in a fresh process, and print the Table II-style comparison with the
-untrained model. Fully offline; about 10 minutes on 2 CPU cores. See :mod:`training.demo_pipeline`.
+untrained model. Fully offline; about 10 minutes on 2 CPU cores. See :mod:`xemogpt_cli.demo_pipeline`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "trust_remote_code in a fresh process, describe held-out clips and score them with EmoCue-360 + "
         "BLEU/CIDEr against the untrained model. Finished steps are skipped on a rerun (--force redoes them).",
     )
-    from training.demo_pipeline import DemoConfig
+    from .demo_pipeline import DemoConfig
 
     d = {f.name: f.default for f in fields(DemoConfig) if f.name != "stage_overrides"}
     p.add_argument("--out", default=str(d["out"]), help=f"output folder (default {d['out']})")
@@ -36,7 +36,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from training.demo_pipeline import DemoConfig, run_demo
+    from .demo_pipeline import DemoConfig, run_demo
 
     for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "max_new_tokens"):
         if getattr(args, name) < 1:

@@ -195,7 +195,6 @@ def step_stage2(cfg: DemoConfig, base: Path) -> dict:
 def step_stage3(cfg: DemoConfig, base: Path) -> dict:
     out_dir = cfg.out / "stage3_sft"
     argv = _common_argv(cfg, base, out_dir, cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size)
-    argv = [a for a in argv if a not in ("--cache.dir", str(cfg.out / "feature_cache"))]
     argv += ["--bridges.vecb", str(cfg.out / "stage1_vecb"), "--bridges.aecb", str(cfg.out / "stage2_aecb")]
     return _run_stage("stage3", "training.stage3_sft", "stage3_tiny.yaml", argv, out_dir, cfg)
 
@@ -256,7 +255,9 @@ ROW_NAMES = {"untrained": "XEmoGPT-tiny, untrained", "trained": "XEmoGPT-tiny, d
 
 
 def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: dict, timings: dict) -> dict:
-    from training import demo_report as R
+    from training.data.cue_naming import cue_accuracy
+
+    from . import demo_report as R
 
     report = cfg.out / "report"
     report.mkdir(parents=True, exist_ok=True)
@@ -267,7 +268,7 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
              for name, rows in preds.items()}
     print("  scoring with EmoCue-360 (rules extractor, all-MiniLM-L6-v2) and BLEU/CIDEr ...", flush=True)
     rows = R.score_rows({ROW_NAMES[n]: t for n, t in texts.items()}, refs)
-    cue_rows = {ROW_NAMES[n]: R.cue_accuracy(t, held) for n, t in texts.items()}
+    cue_rows = {ROW_NAMES[n]: cue_accuracy(t, held) for n, t in texts.items()}
     table_md = R.table_markdown(rows)
     cues_md = R.cue_table_markdown(cue_rows)
     R.write_json(report / "table.json", {"rows": rows, "cue_naming": cue_rows, "num_heldout": len(held)})

@@ -49,26 +49,16 @@ def add_parser(subparsers) -> None:
 
 
 def read_jsonl(path: str) -> list[dict]:
-    """Read a JSONL file; errors name the file and line."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    records = []
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
-            if "id" not in obj:
-                raise ValueError(f"{path}:{n}: record has no 'id'")
-            if not any(k in obj for k in ("description", "text", "cues")):
-                raise ValueError(f"{path}:{n}: record {obj['id']!r} needs 'description', 'text' or 'cues'")
-            records.append(obj)
+    """Prediction / reference records of a JSONL file, each with an ``id`` and a text or cues; errors name the file
+    and line."""
+    from emocue360.jsonl import read_jsonl as read_lines
+
+    records = read_lines(path)
+    for n, obj in enumerate(records, 1):
+        if "id" not in obj:
+            raise ValueError(f"{path}: record has no 'id' (record #{n})")
+        if not any(k in obj for k in ("description", "text", "cues")):
+            raise ValueError(f"{path}: record {obj['id']!r} needs 'description', 'text' or 'cues'")
     if not records:
         raise ValueError(f"{path}: no records")
     return records

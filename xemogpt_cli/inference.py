@@ -27,7 +27,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 DEFAULT_DEMO_DIR = Path("demo_output")
 DEFAULT_CHECKPOINT = DEFAULT_DEMO_DIR / "checkpoint"
@@ -72,11 +72,6 @@ def resolve_model(model: str | os.PathLike | None) -> str:
     return TINY
 
 
-def _looks_local(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or os.sep in name.rstrip(os.sep) and name.count("/") != 1 \
-        or Path(name).exists()
-
-
 def build_tiny(seed: int = 0):
     """The untrained tiny preset (random weights, seeded) and its processor, built offline."""
     import torch
@@ -92,6 +87,8 @@ def build_tiny(seed: int = 0):
 
 def load_model_and_processor(model: str | os.PathLike | None = None, device: str = "cpu", seed: int = 0):
     """Return ``(model, processor, name)`` for :func:`resolve_model`'s choice, in eval mode on ``device``."""
+    from processing_xemogpt import is_local_path
+
     name = resolve_model(model)
     if name == TINY:
         mdl, proc = build_tiny(seed)
@@ -104,7 +101,7 @@ def load_model_and_processor(model: str | os.PathLike | None = None, device: str
                 raise FileNotFoundError(f"{name}: not a model checkpoint (no config.json); "
                                         "train one with `xemogpt demo` or pass a Hub id")
             name = str(path)
-        elif _looks_local(name):
+        elif is_local_path(name):
             raise FileNotFoundError(f"{name}: model directory not found")
         from transformers import AutoModel, AutoProcessor
 
@@ -226,13 +223,8 @@ class Describer:
             out["pad_token_id"] = tok.pad_token_id
         return out
 
-    def messages(self, sample: dict) -> list:
-        """The chat conversation of one sample (``video``/``audio`` paths or None, optional ``subtitle``)."""
-        return self.processor.build_messages(video=sample.get("video"), audio=sample.get("audio"),
-                                             subtitle=sample.get("subtitle") or None)
-
-    def generate(self, samples: Sequence[dict], batch_size: int = 8, progress: bool = False) -> list[str]:
-        """Explanations for ``samples`` (dicts with ``video`` and/or ``audio`` paths, optional ``subtitle``)."""
+    def generate(self, samples: Sequence, batch_size: int = 8, progress: bool = False) -> list[str]:
+        """Explanations for prompt-only :class:`~training.data.sample.EmoCueSample` s."""
         import torch
 
         samples = list(samples)
@@ -244,7 +236,7 @@ class Describer:
             batches = tqdm(batches, desc="describe", unit="batch")
         for start in batches:
             chunk = samples[start : start + batch_size]
-            conversations = [self.messages(s) for s in chunk]
+            conversations = [s.messages(with_answer=False) for s in chunk]
             inputs = self.processor.apply_chat_template(
                 conversations if len(conversations) > 1 else conversations[0], add_generation_prompt=True,
                 tokenize=True, return_dict=True, return_tensors="pt")
@@ -261,10 +253,12 @@ class Describer:
     def describe(self, clip: str | os.PathLike, subtitle: str = "", modality: str = "both", cues: bool = True,
                  frames: bool = False) -> Description:
         """Describe one clip; ``cues`` adds the extracted cues and the emotion, ``frames`` the sampled frames."""
+        from training.data.sample import EmoCueSample
+
         clip = str(clip)
         used = choose_modality(clip, modality)
-        sample = {"video": clip if used != "audio" else None, "audio": clip if used != "visual" else None,
-                  "subtitle": subtitle}
+        sample = EmoCueSample(id=clip, modality=used, video=clip if used != "audio" else None,
+                              audio=clip if used != "visual" else None, subtitle=subtitle or "")
         explanation = self.generate([sample])[0]
         desc = Description(clip=clip, modality=used, explanation=explanation)
         if cues:
@@ -309,8 +303,11 @@ def _describe_records_main(argv: Iterable[str] | None = None) -> int:
     processor = AutoProcessor.from_pretrained(args.model, trust_remote_code=True)
     model.eval()
     describer = Describer(loaded=(model, processor, args.model), max_new_tokens=args.max_new_tokens)
-    records = [json.loads(line) for line in Path(args.records).read_text().splitlines() if line.strip()]
-    samples = [_record_sample(r) for r in records]
+    from training.data.loaders import load_records
+    from training.data.sample import sample_from_record
+
+    records = load_records(args.records)
+    samples = [sample_from_record(r, feed_all_media=False, answer_format=None) for r in records]
     preds = describer.generate(samples, batch_size=args.batch_size, progress=True)
     cls = type(model)
     with open(args.out, "w") as fh:
@@ -318,14 +315,6 @@ def _describe_records_main(argv: Iterable[str] | None = None) -> int:
             fh.write(json.dumps({"id": r.get("id"), "prediction": p, "pid": os.getpid(),
                                  "model_class": f"{cls.__module__}.{cls.__name__}"}) + "\n")
     return 0
-
-
-def _record_sample(record: dict) -> dict:
-    """An EmoCue record -> a describe sample, following the record's modality."""
-    modality = record.get("modality") or "multimodal"
-    video = record.get("video") if modality != "audio" else None
-    audio = (record.get("audio") or record.get("video")) if modality != "visual" else None
-    return {"video": video, "audio": audio, "subtitle": record.get("subtitle") or ""}
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import re
 
-from .rules_lexicon import (AUDIO_WORDS, BODY_NOUNS, EMOTION_WORDS, HEAD_NOUNS, PERSON_NOUNS, SPEECH_VERBS, STATE_ING,
-                            VISUAL_WORDS, classify, content_words, is_adjective, is_bare_modifier, tokens)
+from .rules_lexicon import (AUDIO_WORDS, BODY_NOUNS, EMOTION_WORDS, HEAD_NOUNS, PERSON_NOUNS, SPEECH_VERBS,
+                            STATE_ING, STATE_WORDS, VISUAL_WORDS, classify, content_words, is_adjective,
+                            is_bare_modifier, tokens)
 from .rules_text import (QUOTE_TOKEN, find_inference, normalise, protect_quotes, read_opening, restore_pairs,
                          split_clauses, split_sentences, strip_recap_phrase)
 
@@ -45,8 +46,9 @@ __all__ = ["RulesExtractor", "extract_cues_rules", "VISUAL_WORDS", "AUDIO_WORDS"
 _PERSON = f"(?:{PERSON_NOUNS})"
 # ------------------------------------------------------------------------------------------------ clause cleaning
 _CONNECTOR = re.compile(
-    r"^(?:as\s+if|as\s+though|and|but|while|whereas|also|then|meanwhile|additionally|moreover|furthermore|however|besides|finally|"
-    r"first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|at\s+the\s+same\s+time|at\s+one\s+point|at\s+times|"
+    r"^(?:as\s+if|as\s+though|and|but|while|whereas|also|then|meanwhile|additionally|moreover|furthermore|"
+    r"however|"
+    r"besides|finally|first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|at\s+the\s+same\s+time|at\s+one\s+point|at\s+times|"
     r"sometimes|occasionally|as\s+time\s+goes\s+on|over\s+time|throughout(?:\s+the\s+(?:video|clip|audio))?|"
     r"in\s+addition|as\s+well|accompanied\s+by|along\s+with|together\s+with|with|as|so|thus|therefore|hence|"
     r"overall|taken\s+together|in\s+summary|in\s+conclusion|later|afterwards|initially|eventually|which|who|that|"
@@ -168,9 +170,9 @@ def _state_predicate(clause: str) -> str | None:
     w0 = words[1] if words[0] in ("not", "no", "never") and len(words) > 1 else words[0]
     if v.group("verb").lower().startswith("look") and w0 in _DIRECTIONS:
         return None
-    if w0.endswith("ing") and w0 not in STATE_ING and w0 not in EMOTION_WORDS:
+    if w0.endswith("ing") and w0 not in STATE_ING and w0 not in STATE_WORDS:
         return None
-    if any(w in EMOTION_WORDS for w in words):
+    if any(w in STATE_WORDS for w in words):
         return pred
     if w0 in _PREPOSITIONS or any(w in VISUAL_WORDS or w in AUDIO_WORDS for w in words):
         return None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["VISUAL_WORDS", "AUDIO_WORDS", "EMOTION_WORDS", "HEAD_NOUNS", "MANNER_NOUNS", "BODY_NOUNS",
-           "PERSON_NOUNS", "ADJ_WORDS", "ADJ_SUFFIX", "SPEECH_VERBS", "STATE_ING", "tokens", "classify",
+__all__ = ["VISUAL_WORDS", "AUDIO_WORDS", "EMOTION_WORDS", "STATE_WORDS", "HEAD_NOUNS", "MANNER_NOUNS",
+           "BODY_NOUNS", "PERSON_NOUNS", "ADJ_WORDS", "ADJ_SUFFIX", "SPEECH_VERBS", "STATE_ING", "tokens", "classify",
            "is_adjective", "is_bare_modifier", "content_words"]
 
 _VISUAL = r"""
@@ -65,23 +65,27 @@ helplessness disappointed disappointment discouraged upset distress distressed e
 ashamed shame guilt guilty proud pride lonely loneliness bored boredom tired tiredness weary weariness exhausted
 exhaustion love loving affection affectionate grateful gratitude thankful confused confusion curious curiosity
 interest interested determined determination amused amusement sarcastic sarcasm resigned resignation impatient
-impatience jealous jealousy envy anticipation willingness emotion emotions emotional emotionally mood moods feel feels
+impatience jealous jealousy envy anticipation willingness emotion emotions emotional mood moods feel feels
 feeling feelings felt attitude positive negative agitated agitation despair desperate sympathy empathy concerned
 concern dissatisfied dissatisfaction numb numbness detached detachment sulky sullen suspicious suspicion dismissive
 defensive resentful resentment flattered touched moved overjoyed thrilled ecstatic elated nostalgic nostalgia longing
 yearning reassured betrayed betrayal hurt regret regretful remorse skeptical skepticism sceptical uncomfortable
-discomfort restless restlessness pressure stressed stress overwhelmed uncertain uncertainty unsure insecure insecurity
+discomfort restless restlessness stressed stress overwhelmed uncertain uncertainty unsure insecure insecurity
 indifferent indifference reluctant reluctance confident confidence self-assured assured composed composure focused
 absorbed alert apprehensive apprehension dread timid fearless brave courage defiant defiance vulnerable withdrawn
-self-blame blame humiliated humiliation offended indignant indignation bitter bitterness grumpy moody cheerless
+self-blame humiliated humiliation offended indignant indignation bitter bitterness grumpy moody cheerless
 doubtful doubt puzzled perplexed bewildered serene peaceful tranquil content euphoric giddy playful mischievous
 sincere warmth tender tenderness compassion compassionate pity sorry apologetic heartbroken devastated miserable
 desolate gloom contentment joyless irritable exasperated exasperation outraged outrage livid disgruntled displeased
-displeasure mixed conflicted ambivalent distraught frantic hysterical dejected
+displeasure conflicted ambivalent distraught frantic hysterical dejected
 """
 VISUAL_WORDS = frozenset(_VISUAL.split())
 AUDIO_WORDS = frozenset(_AUDIO.split())
 EMOTION_WORDS = frozenset(_EMOTION.split())
+# words that mark a clause as being about the inner state without naming an emotion ("mixed signals",
+# "emotionally detached", "under pressure"); counted with the emotion words, kept out of EMOTION_WORDS (the CLI picks
+# the predicted emotion label from that list)
+STATE_WORDS = EMOTION_WORDS | frozenset("mixed emotionally pressure blame".split())
 
 # nouns a bare modifier may inherit ("her voice is low, flat" -> "voice flat")
 HEAD_NOUNS = ("voice", "tone", "pitch", "speech", "intonation", "breathing", "footsteps", "eyes", "eyebrows", "brows",
@@ -124,7 +128,7 @@ def classify(cue: str) -> tuple[int, int, int]:
     """(visual, audio, emotion) word counts of a cue."""
     words = tokens(cue)
     return (sum(w in VISUAL_WORDS for w in words), sum(w in AUDIO_WORDS for w in words),
-            sum(w in EMOTION_WORDS for w in words))
+            sum(w in STATE_WORDS for w in words))
 
 
 def is_adjective(word: str) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from .rules_lexicon import EMOTION_WORDS, MANNER_NOUNS, PERSON_NOUNS, tokens
+from .rules_lexicon import MANNER_NOUNS, PERSON_NOUNS, STATE_WORDS, tokens
 
 __all__ = ["normalise", "protect_quotes", "split_sentences", "read_opening", "find_inference", "split_clauses",
            "restore_pairs", "QUOTE_TOKEN"]
@@ -151,7 +151,7 @@ def find_inference(sentence: str) -> tuple[int, int] | None:
         if best is not None and e.start() >= best[0]:
             break
         after = tokens(sentence[e.end():])[:4]
-        if after and (after[0] == "that" or any(w in EMOTION_WORDS for w in after)):
+        if after and (after[0] == "that" or any(w in STATE_WORDS for w in after)):
             best = (e.start(), e.end())
             break
     return best

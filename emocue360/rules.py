@@ -48,7 +48,8 @@ _PERSON = f"(?:{PERSON_NOUNS})"
 _CONNECTOR = re.compile(
     r"^(?:as\s+if|as\s+though|and|but|while|whereas|also|then|meanwhile|additionally|moreover|furthermore|"
     r"however|"
-    r"besides|finally|first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|at\s+the\s+same\s+time|at\s+one\s+point|at\s+times|"
+    r"besides|finally|first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|at\s+the\s+same\s+time|at\s+one\s+point|"
+    r"at\s+times|"
     r"sometimes|occasionally|as\s+time\s+goes\s+on|over\s+time|throughout(?:\s+the\s+(?:video|clip|audio))?|"
     r"in\s+addition|as\s+well|accompanied\s+by|along\s+with|together\s+with|with|as|so|thus|therefore|hence|"
     r"overall|taken\s+together|in\s+summary|in\s+conclusion|later|afterwards|initially|eventually|which|who|that|"
@@ -90,7 +91,7 @@ _TRAIL = re.compile(r"(?:\s+(?:in|throughout|during)\s+the\s+(?:video|clip|audio
                     r"|\s+stands?\s+out)+$", re.I)
 _META_LEAD = re.compile(r"^it\s+is\s+(?:difficult|hard|not\s+easy|impossible)\s+to\s+(?:determine|tell|say|know)"
                         r"[^,]*,\s*(?:but\s+)?", re.I)
-_SENTENCE_HINT = re.compile(r"\s+in\s+the\s+(audio|video)\s*([.!?]?)$", re.I)
+_SENTENCE_HINT = re.compile(r"\s+in\s+the\s+(audio|video)\s*[.!?]?$", re.I)
 _RECAP_EVIDENCE = re.compile(r"^(?:these|this|that|those|all|both|such|the\s+above|together|which|it|what|"
                              r"the\s+(?:cues?|clues?|signs?|observations?|behaviou?rs?|evidence|details?|"
                              r"(?:global|visual|audio|emotional)\s+cues?|combination))\b", re.I)
@@ -299,9 +300,9 @@ class _Cues:
                 r"^(?:with|in|at|of|and|but|to)\b", fragments[i + 1].strip(), re.I) else None
             dangling = _dangling(raw) if nxt else None
             if nxt and (dangling or (is_bare_modifier(words) and not words[-1].endswith("ly"))):
-                if dangling and _is_content(_clean(dangling[0])) and tokens(_clean(dangling[0])) and \
-                        not set(tokens(_clean(dangling[0]))) <= SPEECH_VERBS:
-                    self._emit(_clean(dangling[0]), section, only_new)
+                pre = _clean(dangling[0]) if dangling else ""
+                if _is_content(pre) and not set(tokens(pre)) <= SPEECH_VERBS:  # "answers in a firm," -> no cue
+                    self._emit(pre, section, only_new)
                 pending = dangling[1] if dangling else cue
                 continue
             if pending:
@@ -364,8 +365,9 @@ def extract_cues_rules(text: str) -> dict:
             cues.subtitle(quotes[int(q.group(1))])
         s = _META_LEAD.sub("", QUOTE_TOKEN.sub("", s)).strip()
         hint = _SENTENCE_HINT.search(s)
-        if hint:
-            here, s = hint.group(1).lower() if hint.group(1).lower() == "audio" else "visual", s[:hint.start()]
+        if hint:  # "There is tense music and a ticking clock in the audio."
+            here = "audio" if hint.group(1).lower() == "audio" else "visual"
+            s = s[:hint.start()]
         if here == "global":
             cues.add("global", s)
             continue

@@ -13,6 +13,8 @@ import evaluate
 from .cache import JSONCache
 from .llm_backends import OpenAIChatBackend
 from .prompts import TEMPLATES
+from .rules_lexicon import EMOTION_WORDS
+from .rules_text import split_sentences
 from .rules import RulesExtractor
 from .extractors import EXTRACTORS
 from .scoring import DIMENSIONS

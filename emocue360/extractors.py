@@ -23,12 +23,17 @@ __all__ = ["EXTRACTORS", "KEY_ALIASES", "ExtractionError", "LLMExtractor", "Rule
            "normalize_cues"]
 
 EXTRACTORS = ("rules", "openai", "hf")
-# keys an LLM (or a user file) may use -> this package's dimension names
+# The one alias table of the project: keys an LLM reply, a user file or an EmoCue-Instruct record may use -> this
+# package's dimension names (paper §V-A: visual, audio, global). "text" is global: the paper has no text dimension;
+# the authors' extraction files a literal subtitle under "auditory" as "Subtitle text: ..." (the official preset
+# drops those), and what the words mean is an inference about the state ("His words express frustration"), which is
+# a global cue -- as in EmoCue-Instruct's cue prompt ("global: what the words mean in context").
 KEY_ALIASES = {
-    "visual": "visual", "vision": "visual", "video": "visual", "visual_cues": "visual",
+    "visual": "visual", "vision": "visual", "video": "visual", "visual_cues": "visual", "face": "visual",
     "audio": "audio", "auditory": "audio", "acoustic": "audio", "audio_cues": "audio", "auditory_cues": "audio",
+    "voice": "audio", "speech": "audio",
     "global": "global", "emotional": "global", "emotion": "global", "emotions": "global", "affective": "global",
-    "global_cues": "global", "emotional_cues": "global",
+    "global_cues": "global", "emotional_cues": "global", "text": "global", "reasoning": "global", "context": "global",
 }
 
 
@@ -36,12 +41,22 @@ class ExtractionError(RuntimeError):
     """Some texts could not be turned into cues (the ones that could are cached)."""
 
 
-def normalize_cues(obj: Any, strict: bool = False) -> dict:
+def _item_text(item: Any) -> str | None:
+    """A cue from a list item: a string, or a ``{"cue": ...}`` / ``{"text": ...}`` dict some models write."""
+    if isinstance(item, dict):
+        item = item.get("cue") or item.get("text") or next(
+            (v for v in item.values() if isinstance(v, str) and v.strip()), None)
+    return " ".join(item.split()) if isinstance(item, str) and item.strip() else None
+
+
+def normalize_cues(obj: Any, strict: bool = False, split_strings: bool = False, dedupe: bool = False) -> dict:
     """Map an extractor reply or a user-supplied cue dict to ``{"visual": [...], "audio": [...], "global": [...]}``.
 
-    Accepts the authors' keys (``auditory``, ``emotional``) and other aliases, case-insensitively; a string value
-    becomes a one-item list; non-string items are dropped. ``strict`` (user input) raises on unknown keys or
-    non-list values instead of ignoring them.
+    Accepts the authors' keys (``auditory``, ``emotional``) and the other :data:`KEY_ALIASES`, case-insensitively;
+    values under aliases of one dimension are concatenated. A string value becomes a one-item list (with
+    ``split_strings``, one item per ``;``- or line-separated part, bullets stripped); non-string items are dropped
+    (stringified with ``split_strings``). ``dedupe`` drops repeats within a dimension (case-insensitive; the metric
+    keeps them, as the authors' scorer does). ``strict`` (user input) raises on unknown keys or non-list values.
     """
     if not isinstance(obj, dict):
         raise TypeError(f"cues must be a dict with visual/audio/global lists, got {type(obj).__name__}")
@@ -56,21 +71,21 @@ def normalize_cues(obj: Any, strict: bool = False) -> dict:
         if value is None:
             continue
         if isinstance(value, str):
-            value = [value]
+            value = [p.strip(" -•\t") for p in value.replace("\n", ";").split(";")] if split_strings else [value]
+        elif isinstance(value, dict) and split_strings:
+            value = list(value.values())
         if not isinstance(value, (list, tuple)):
             if strict:
                 raise TypeError(f"cues[{key!r}] must be a list of strings, got {type(value).__name__}")
             continue
         for item in value:
-            if isinstance(item, str):
-                if item.strip():
-                    out[dim].append(item.strip())
-            elif isinstance(item, dict):  # {"cue": "..."} style items from some models
-                text = next((v for v in item.values() if isinstance(v, str) and v.strip()), None)
-                if text:
-                    out[dim].append(text.strip())
-            elif strict:
+            text = _item_text(item)
+            if text is None and split_strings and item is not None and not isinstance(item, (str, dict)):
+                text = _item_text(str(item))
+            if text is None and strict and not isinstance(item, (str, dict)):
                 raise TypeError(f"cues[{key!r}] holds a {type(item).__name__}; cues must be strings")
+            if text and not (dedupe and text.lower() in {c.lower() for c in out[dim]}):
+                out[dim].append(text)
     return out
 
 

@@ -1,170 +1,196 @@
-"""Offline, deterministic rule-based cue extractor (the ``"rules"`` extractor of EmoCue-360).
+"""Offline, deterministic rule-based extractor (the ``"rules"`` extractor of EmoCue-360).
 
 It turns an English emotional description into atomic cues (paper §V-A, eq. 9: D = {C_v, C_a, C_s}) without a model,
-so the metric runs with no network and gives the same numbers everywhere. The pipeline:
+so the metric runs with no network and gives the same numbers everywhere. The pipeline (text structure in
+:mod:`emocue360.rules_text`, vocabularies in :mod:`emocue360.rules_lexicon`):
 
-1. Quotes are protected, the text is split into sentences (``. ! ? ;``).
-2. A sentence opening such as "In the video," / "In the audio," / "In the text," / "Based on ...," / "Overall,"
-   sets the *section* (visual, audio, text or inference) that lasts until the next opening.
-3. Sentences are split into clauses at commas and colons, at ``, and`` / ``, but`` / ``, while`` / ``, with`` / ``, accompanied
-   by``, and at ``and`` when a new subject follows ("... and her eyebrows are raised").
-4. A clause that contains an inference verb ("suggests", "indicating that", "we can infer that", "conveys", ...) is cut
-   there: the words after it become global cues (emotion words split into one cue each); the words before it are kept
-   as a cue of their own when they describe something ("her trembling voice suggests ..."), dropped when they only
-   recap ("these cues", "Based on ...").
-5. Each remaining clause loses its subject, copula and filler ("the woman's", "she", "is", "appears to be",
-   "we can see", "also", leading articles, inner possessive pronouns): "her eyebrows are raised" -> "eyebrows raised",
-   "she nods her head" -> "nods head", "these cues suggest she is happy" -> "happy".
-6. The clause is assigned by vocabulary: face/eyes/brows/mouth/head/gesture/posture/scene words -> visual;
-   voice/tone/pitch/speech/intonation/loudness/pace/sound words -> audio; emotion words alone -> global; no cue word
-   -> the section's dimension (a visual/audio tie also goes to the section, else to the first cue word). Clauses in the inference section are global; in the text section, quoted subtitles
-   become the audio cue ``subtitle text: "..."`` (as the LLM extraction writes them; the ``official`` preset drops
-   them) and other clauses are global.
-7. A bare modifier fragment after a comma inherits the head noun of the cue before it
-   ("her voice is high-pitched, loud, and fast" -> "voice high-pitched", "voice loud", "voice fast").
+1. Quoted subtitles are protected (an apostrophe inside a word does not end a single-quoted subtitle) and become the
+   audio cue ``subtitle text: "..."``, as the paper's LLM extraction writes them (the ``official`` preset drops them).
+2. The text is split into sentences. An opening ("In the video,", "Acoustically,", "Audio cues:", "The audio has",
+   "In the text,") sets the *section* until the next one; "Emotionally," / "Emotion:" make one sentence global;
+   "Based on ...," / "Overall," / "Therefore" mark an inference sentence whose evidence recaps earlier cues.
+3. A sentence with an inference verb ("suggests", "indicating that", "we can infer that", "point to", "are typical
+   signs of", "shows" + an emotion) is cut there: the words after it become global cues, one per state
+   ("suspicious and hostile" -> two); the words before it are kept as cues only when they describe something not
+   listed yet ("her trembling voice suggests ..."), dropped when they recap ("these cues", "Based on ...").
+4. Other sentences are cut into clauses at commas, colons, "and" / "but" / "while" / "then", "as she ...", before a
+   manner phrase ("with a radiant smile", "in a low voice") and an absolute "with" ("stands upright with his chin
+   raised"); fixed pairs ("back and forth") stay whole. So conjoined actions become one cue each.
+5. A clause whose subject is a person and whose predicate is a state ("he appears numb and emotionally detached",
+   "she might be embarrassed") is global, as is one about the emotion itself ("the overall mood appears positive");
+   the rest of that sentence stays global unless a new subject with a body or voice word starts a clause.
+6. Each other clause loses its subject, copula and filler ("her eyebrows are raised" -> "eyebrows raised"); a bare
+   modifier inherits the head noun or verb of the cue before it ("voice is sharp and loud" -> "voice sharp",
+   "voice loud"; "speaks softly and slowly" -> "speaks slowly"), and an adjective cut off before a comma joins the
+   noun after it ("a low, hoarse voice" -> "low voice", "hoarse voice").
+7. The clause goes to visual or audio by its vocabulary (face, body, gesture, scene and lighting words / voice,
+   speech, sound words); a tie or a clause without cue words goes to the section, an emotion-only clause to global.
 
-Limits (see the metric card): English only; no parser, so long nested sentences, negation scope ("no longer smiles"),
-coreference across sentences and cues stated without any cue word are handled only approximately; section openings
-other than the ones listed fall back to vocabulary. Use an LLM extractor (``"openai"``/``"hf"``) for paper fidelity.
+Limits (see the metric card): English only; no parser, so gapping, long nested sentences, coreference across
+sentences and cues stated without any cue word are handled approximately. Use an LLM extractor (``"openai"`` /
+``"hf"``) for paper fidelity. ``python -m emocue360.fidelity`` measures it against hand-written gold cues.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["RulesExtractor", "extract_cues_rules"]
+from .rules_lexicon import (AUDIO_WORDS, BODY_NOUNS, EMOTION_WORDS, HEAD_NOUNS, PERSON_NOUNS, SPEECH_VERBS,
+                            STATE_ING, STATE_WORDS, VISUAL_WORDS, classify, content_words, is_adjective,
+                            is_bare_modifier, tokens)
+from .rules_text import (QUOTE_TOKEN, find_inference, normalise, protect_quotes, read_opening, restore_pairs,
+                         split_clauses, split_sentences, strip_recap_phrase)
 
-# ------------------------------------------------------------------------------------------------ vocabularies
-_VISUAL = r"""
-face faces facial expression expressions eye eyes eyed eyebrow eyebrows brow brows forehead mouth mouths lip lips
-smile smiles smiled smiling grin grins grinning frown frowns frowned frowning scowl scowls tear tears tearful teary
-gaze gazes gazing glance glances glancing stare stares staring head heads nod nods nodded nodding shake shakes
-shaking shook shrug shrugs shrugged shrugging shoulder shoulders hand hands arm arms finger fingers fist fists
-gesture gestures gesturing gestured posture body lean leans leaning leaned sit sits sitting sat stand stands standing
-walk walks walking cheek cheeks jaw jaws chin nose nostrils blink blinks blinking squint squints squinting wrinkle
-wrinkles wrinkled teeth clench clenches clenched purse pursed pout pouts pouting scene room background indoor
-indoors outdoor outdoors office street lighting lit dim camera clothes wearing dressed skin pale flushed eyelids lid
-lids pupils corners corner slumped slumps hunched upright tilt tilts tilted tilting bowed bows bow lowered downcast
-covers covering wipes wiping hug hugs hugging point points pointing wave waves waving
-"""
-_AUDIO = r"""
-voice voices vocal vocals tone tones pitch pitched intonation speech speak speaks speaking spoke spoken talk talks
-talking said says say sound sounds sounding loud loudly louder loudness soft softly quiet quietly whisper whispers
-whispering shout shouts shouting yell yells yelling scream screams screaming laugh laughs laughing laughed laughter
-sigh sighs sighing sighed sob sobs sobbing volume pace rate tempo rhythm pause pauses paused pausing stutter
-stutters stuttering stammer stammers stammering breath breathing breathes breathy accent audio music noise fast
-quickly slowly slow rapid rapidly hesitant hesitantly hesitation hesitates articulation timbre hoarse monotone
-monotonous cracks cracking cracked trembles trembling tremble tremor shaky raspy husky sharp shrill high-pitched
-low-pitched rising falling rises falls emphasis emphasizes stressed syllables utterance utterances words muttering
-mutters murmur murmurs groan groans gasp gasps
-"""
-_EMOTION = r"""
-happy happiness joy joyful joyous glad delighted delight cheerful cheer pleased pleasant pleasure content contented
-satisfied satisfaction sad sadness sorrow sorrowful unhappy depressed depression gloomy grief grieving melancholy
-angry anger furious rage annoyed annoyance irritated irritation frustrated frustration mad hostile hostility fear
-fearful afraid scared frightened terrified anxious anxiety nervous nervousness worried worry worries uneasy unease
-tense tension panic surprise surprised astonished amazed shock shocked startled disgust disgusted contempt
-neutral calm calmness relaxed relief relieved excited excitement enthusiastic enthusiasm eager hope hopeful
-hopeless helpless helplessness disappointed disappointment discouraged upset distress distressed embarrassed
-embarrassment shy ashamed shame guilt guilty proud pride lonely loneliness bored boredom tired weary love loving
-affection affectionate grateful gratitude confused confusion curious curiosity interest interested interesting
-determined determination amused amusement sarcastic sarcasm resigned resignation impatient impatience jealous
-envy anticipation willingness emotion emotions emotional mood moods feel feels feeling feelings felt attitude
-positive negative state agitated agitation despair sympathy empathy concerned concern dissatisfied dissatisfaction
-"""
-VISUAL_WORDS = frozenset(_VISUAL.split())
-AUDIO_WORDS = frozenset(_AUDIO.split())
-EMOTION_WORDS = frozenset(_EMOTION.split())
-# head nouns that a bare modifier fragment may inherit
-HEAD_NOUNS = ("voice", "tone", "pitch", "speech", "intonation", "eyes", "eyebrows", "brows", "mouth", "lips", "face",
-              "expression", "gaze", "posture", "head", "hands", "shoulders", "body")
+__all__ = ["RulesExtractor", "extract_cues_rules", "VISUAL_WORDS", "AUDIO_WORDS", "EMOTION_WORDS"]
 
-# ------------------------------------------------------------------------------------------------ patterns
-_SECTION = [
-    ("visual", re.compile(r"^(?:in|from|within|throughout|on)\s+(?:the\s+)?(?:video|visuals?|footage|clip|"
-                          r"scene|images?|frames?|picture|visual\s+(?:modality|content|channel))\b[^,]*?(?:,|:)\s*",
-                          re.I)),
-    ("audio", re.compile(r"^(?:in|from|within|throughout|on)\s+(?:the\s+)?(?:audio|sound|soundtrack|speech|"
-                         r"recording|acoustic\w*|audio\s+(?:modality|content|channel))\b[^,]*?(?:,|:)\s*", re.I)),
-    ("text", re.compile(r"^(?:in|from|within|on)\s+(?:the\s+)?(?:text|subtitles?|captions?|transcript|dialogue|"
-                        r"lines?|script)\b[^,]*?(?:,|:)\s*", re.I)),
-    ("inference", re.compile(r"^(?:based\s+on\b|combining\b|considering\b|taking\b.*?\binto\s+account\b|"
-                             r"taken\s+together\b|overall\b|in\s+summary\b|in\s+conclusion\b|to\s+sum\s+up\b|"
-                             r"therefore\b|thus\b|hence\b|all\s+in\s+all\b|putting\b.*?\btogether\b|"
-                             r"from\s+these\b|given\b)", re.I)),
-]
-_INFERENCE = re.compile(
-    r"\b(?:we\s+can\s+(?:infer|conclude|see|tell)\s+that|it\s+can\s+be\s+(?:inferred|concluded|seen)\s+that|"
-    r"(?:which|this|that)\s+(?:may\s+|might\s+|could\s+)?(?:suggests?|indicates?|implies|reveals?|shows?|conveys?|"
-    r"reflects?|means?)\s+(?:that\s+)?|"
-    r"suggest(?:s|ing|ed)?|indicat(?:e|es|ing|ed)|impl(?:y|ies|ying|ied)|reveal(?:s|ing|ed)?|convey(?:s|ing|ed)?|"
-    r"reflect(?:s|ing|ed)?|express(?:es|ing|ed)?|demonstrat(?:e|es|ing|ed)|signal(?:s|ing|ling|ed|led)?|"
-    r"hint(?:s|ing)?\s+at|point(?:s|ing)?\s+to|betray(?:s|ing)?|"
-    r"(?:is|be|as)\s+an?\s+(?:expression|sign|indication|reflection|manifestation)\s+of)"
-    r"(?:\s+that)?\b", re.I)
-_RECAP = re.compile(r"^(?:based\s+on|combining|considering|given|taking|taken\s+together|from\s+these|"
-                    r"these|this|that|which|all\s+of\s+(?:this|these)|the\s+above|such|both|overall|as\s+well\s+as|"
-                    r"putting)\b", re.I)
+_PERSON = f"(?:{PERSON_NOUNS})"
+# ------------------------------------------------------------------------------------------------ clause cleaning
 _CONNECTOR = re.compile(
-    r"^(?:and|but|while|whereas|also|then|meanwhile|additionally|moreover|furthermore|however|besides|finally|"
-    r"first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|at\s+the\s+same\s+time|at\s+one\s+point|at\s+times|"
+    r"^(?:as\s+if|as\s+though|and|but|while|whereas|also|then|meanwhile|additionally|moreover|furthermore|"
+    r"however|"
+    r"besides|finally|first(?:ly)?|second(?:ly)?|third(?:ly)?|lastly|at\s+the\s+same\s+time|at\s+one\s+point|"
+    r"at\s+times|"
     r"sometimes|occasionally|as\s+time\s+goes\s+on|over\s+time|throughout(?:\s+the\s+(?:video|clip|audio))?|"
     r"in\s+addition|as\s+well|accompanied\s+by|along\s+with|together\s+with|with|as|so|thus|therefore|hence|"
-    r"overall|taken\s+together|in\s+summary|in\s+conclusion|later|afterwards|initially|eventually|then|which|who)"
-    r"\b[\s,]*",
-    re.I)
+    r"overall|taken\s+together|in\s+summary|in\s+conclusion|later|afterwards|initially|eventually|which|who|that|"
+    r"though|although|possibly|perhaps|probably|instead|when|once|even|yet|only|around\s+"
+    r"(?:the\s+person|him|her|them))\b[\s,]*", re.I)
 _FILLER = re.compile(
     r"^(?:we\s+can\s+(?:see|hear|observe|notice)(?:\s+that)?|we\s+(?:see|hear|observe|notice)(?:\s+that)?|"
     r"(?:one|you)\s+can\s+(?:see|hear)(?:\s+that)?|it\s+(?:can\s+be|is)\s+(?:seen|heard|observed|evident|clear|"
-    r"obvious|noticeable)\s+that|it\s+(?:seems|appears)\s+that|there\s+(?:is|are|was|were)|"
+    r"obvious|noticeable)\s+that|it\s+(?:seems|appears|looks)\s+(?:that|as\s+if|like)|there\s+(?:is|are|was|were)|"
     r"the\s+(?:video|clip|audio|footage|scene|recording)\s+(?:shows|reveals|captures|depicts|presents)(?:\s+that)?|"
     r"(?:it|this)\s+(?:is|was)\s+(?:evident|clear|obvious)\s+that)\b\s*", re.I)
-_PERSON = (r"(?:woman|man|lady|girl|boy|person|character|speaker|protagonist|subject|individual|actor|actress|guy|"
-           r"gentleman|female|male|child|kid|people|figure)")
 _SUBJECT = re.compile(
-    r"^(?:(?:the|a|an|this|that)\s+)?(?:(?:young|old|older|elderly|middle-aged|little|female|male)\s+)?"
-    + _PERSON + r"(?:'s|s')?\b\s*|^(?:she|he|they|it|i|we|you)\b\s*|^(?:her|his|their|its|my|our|your)\b\s*|"
+    r"^(?:(?:the|a|an|this|that)\s+)?(?:(?:two|three|both)\s+)?(?:(?:young|old|older|elderly|middle-aged|little|"
+    r"female|male)\s+)?" + _PERSON + r"(?:'s|s')?\b(?:\s+in\s+the\s+(?:video|clip|scene|audio))?\s*|"
+    r"^(?:she|he|they|it|i|we|you)\b\s*|^(?:her|his|their|its|my|our|your)\b\s*|"
     r"^(?:this|the|that|these)\s+(?:sentence|subtitle|line|utterance|statement|remark|words?)\b\s*", re.I)
-_SAYS = re.compile(r"^(?:the\s+)?(?:subtitles?|text|line|caption|transcript|character|person|speaker|she|he|they)?"
-                   r"\s*(?:says|said|reads|states|goes|is)$", re.I)
+_SAYS = re.compile(r"^(?:the\s+)?(?:subtitles?|text|line|caption|transcript|character|person|speaker|she|he|they|"
+                   r"what\s+(?:she|he|they))?\s*(?:says|said|reads|states|goes|is|adds|replies|answers)$", re.I)
 _INNER_POSSESSIVE = re.compile(
     r"\b(?:(?:the|a|an)\s+)?(?:(?:young|old|elderly|middle-aged)\s+)?" + _PERSON + r"(?:'s|s')\s+|"
-    r"\b(?:her|his|their|its)\b\s*", re.I)
+    r"\b(?:his|their|its)\b\s*|\bher\b\s*(?=[a-z])", re.I)
 _COPULA_LEAD = re.compile(
     r"^(?:(?:may|might|could|can|must|would|seems?\s+to|appears?\s+to|tends?\s+to)\s+)?(?:be|is|are|was|were|am|"
     r"been|being)\b\s*|^(?:appears?|appeared|seems?|seemed|looks?|looked|becomes?|became|feels?|felt|"
-    r"remains?|remained|shows?|displays?|exhibits?|has|have)(?:\s+(?:to\s+be|like|as\s+if))?\b(?!\s+(?:down|up|away|at|around|toward|towards|into|over|"
-    r"back|aside|off|out|on))\s*|^(?:may|might|could|probably|likely|possibly)\b\s*", re.I)
+    r"remains?|remained|shows?|displays?|exhibits?|has|have)(?:\s+(?:to\s+be|like|as\s+if))?\b(?!\s+(?:down|up|"
+    r"away|at|around|toward|towards|into|over|back|aside|off|out|on))\s*|^(?:may|might|could|probably|likely|"
+    r"possibly)\b\s*", re.I)
 _COPULA_INNER = re.compile(r"\b(?:is|are|was|were|am|been|being)\b\s*|"
                            r"\b(?:appears?|appeared|seems?|seemed)\s+(?:to\s+be\s+)?", re.I)
-_ADVERB_FILLER = re.compile(r"\b(?:also|clearly|obviously|evidently|apparently|visibly|noticeably|really)\b\s*",
-                            re.I)
-_LEAD_ARTICLE = re.compile(r"^(?:a|an|the|some|in\s+an?|in\s+the|of|that|to)\b\s+", re.I)
+_LINK_AFTER_HEAD = re.compile(r"\b(" + "|".join(sorted(set(HEAD_NOUNS) | BODY_NOUNS)) + r")\s+(?:sounds?|looks?|"
+                              r"becomes?|became|feels?)\s+(?!(?:like|down|up|away|at|around|toward|towards|into|"
+                              r"over|back|aside|off|out|on|downward|upward|forward|left|right)\b)", re.I)
+_ADVERB_FILLER = re.compile(r"\b(?:also|clearly|obviously|evidently|apparently|visibly|noticeably|really|finally|"
+                            r"further|collectively|somewhere)\b\s*", re.I)
+_LEAD_ARTICLE = re.compile(r"^(?:an?(?!\s+(?:little|bit|few)\b)|the|some|in\s+an?|in\s+the|of|that|to)\b\s+", re.I)
 _TRAIL = re.compile(r"(?:\s+(?:in|throughout|during)\s+the\s+(?:video|clip|audio|footage|scene|recording)"
                     r"|\s+at\s+times|\s+as\s+well|\s+can\s+be\s+(?:seen|heard|noticed|observed)"
-                    r"|\s+(?:(?:is|are)\s+)?(?:visible|audible|noticeable)|\s+stands?\s+out)+$", re.I)
-_QUOTE = re.compile(r"\"([^\"]+)\"|“([^”]+)”|'([^']{8,})'(?=[\s,.;:!?]|$)")
-_STARTER = (r"(?:the|a|an|her|his|their|she|he|they|it|its|there|this|these|those|we|" + _PERSON +
-            r"|voice|tone|pitch|eyes|eyebrows|brows|mouth|lips|face|gaze|head|hands|shoulders|speech|intonation)")
-_AND_CLAUSE = re.compile(r"\s+(?:and|but|while|whereas)\s+(?=" + _STARTER + r"\b)", re.I)
-_COMMA = re.compile(r"\s*(?:,|:(?=\s))\s*(?:and\s+|or\s+|but\s+|while\s+|whereas\s+)?")
-_RECAP_OPENER = re.compile(r"^(?:based\s+on|combining|considering|given|taking\b.*?\binto\s+account|from\s+these|"
-                           r"judging\s+(?:by|from)|in\s+light\s+of)\b", re.I)
-_WORD = re.compile(r"[a-z][a-z'\-]*")
-_STOP_ONLY = frozenset("a an the of and or to with in on at by as is are was were be it this that these those "
-                       "which who what there here also very so".split())
+                    r"|(?<!barely)(?<!hardly)(?<!faintly)(?<!scarcely)\s+(?:(?:is|are)\s+)?(?:audible|noticeable)"
+                    r"|\s+stands?\s+out)+$", re.I)
+_META_LEAD = re.compile(r"^it\s+is\s+(?:difficult|hard|not\s+easy|impossible)\s+to\s+(?:determine|tell|say|know)"
+                        r"[^,]*,\s*(?:but\s+)?", re.I)
+_SENTENCE_HINT = re.compile(r"\s+in\s+the\s+(audio|video)\s*[.!?]?$", re.I)
+_RECAP_EVIDENCE = re.compile(r"^(?:these|this|that|those|all|both|such|the\s+above|together|which|it|what|"
+                             r"the\s+(?:cues?|clues?|signs?|observations?|behaviou?rs?|evidence|details?|"
+                             r"(?:global|visual|audio|emotional)\s+cues?|combination))\b", re.I)
+_META = frozenset("""what says said say words word subtitle subtitles line lines text cues cue clues clue signs sign
+these this that all both together collectively observations observation behaviours behaviors behaviour behavior
+evidence everything above overall it in his her their the of combination details information factors further reaction
+perspective visual audio global emotional modality modalities video clip and a an its reinforce reinforces""".split())
+_DIRECTIONS = frozenset("down up away at around toward towards into over back aside off out on downward upward "
+                        "forward left right through".split())
+_PREPOSITIONS = frozenset("in on at by with behind under over near beside inside outside from into".split())
+# ------------------------------------------------------------------------------------------------ states
+_STATE = re.compile(
+    r"^(?:(?:the|a|an|this|that)\s+)?(?:(?:young|old|older|elderly|little|middle-aged)\s+)?" + _PERSON
+    + r"(?:\s+in\s+the\s+(?:video|clip|scene|audio))?\s+|^(?:she|he|they|i|we)\s+", re.I)
+_STATE_VERB = re.compile(
+    r"^(?:(?:may|might|could|must|would|seems?\s+to|appears?\s+to|tends?\s+to)\s+)?(?:clearly\s+|also\s+)?"
+    r"(?P<verb>be|is|are|was|were|feels?|felt|seems?|seemed|appears?|appeared|looks?|looked|becomes?|became|"
+    r"remains?|remained|sounds?|gets?|got|grows?)\b\s*(?:to\s+be\s+|like\s+)?", re.I)
+_EMOTION_SUBJECT = re.compile(
+    r"^(?:(?:the|his|her|their|its|this)\s+)?(?:[\w\-]+(?:'s|s')\s+)?(?:overall\s+|general\s+)?(?:emotional\s+state|"
+    r"emotional\s+tone|emotions?|mood|feelings?|attitude|state\s+of\s+mind|atmosphere|demeanou?r)\s+(?:is|are|was|"
+    r"were|seems?|appears?|remains?|looks?)\s+(?:to\s+be\s+)?", re.I)
+_GLOBAL_SPLIT = re.compile(r"\s*,\s*|\s+(?:and|or|mixed\s+with|combined\s+with|along\s+with|as\s+well\s+as|but|"
+                           r"though|although|yet|as\s+if|while|rather\s+than)\s+", re.I)
+_GLOBAL_LEAD = re.compile(r"^(?:(?:most\s+)?likely|probably|possibly|perhaps|maybe|(?:a\s+)?(?:sense|feeling|state)"
+                          r"\s+of|feeling|experiencing|(?:the\s+)?(?:face|voice|eyes|tone|expression|words)"
+                          r"(?=\s+\w))\b\s*", re.I)
+_SPOKEN_SUBJECT = re.compile(r"^(?:the|his|her|their)\s+(?:subtitles?|words?|line|remark|sentence|utterance|reply|"
+                             r"answer|question)\b", re.I)
+_OWN_SUBJECT = re.compile(r"^(?:she|he|they|his|her|their|its|the|a|an)\b", re.I)
 
 
-def _tokens(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+def _clean(clause: str) -> str:
+    """Strip connectors, filler, the subject, copulas and possessive pronouns from one clause (atomic cue form)."""
+    s = restore_pairs(clause).strip().strip(" ,;:-–—")
+    for _ in range(5):  # connectors / filler / subject can stack: "and then we can see that the woman ..."
+        before = s
+        s = _CONNECTOR.sub("", s).strip(" ,")
+        s = _FILLER.sub("", s).strip(" ,")
+        s = _SUBJECT.sub("", s).strip(" ,")
+        s = _COPULA_LEAD.sub("", s).strip(" ,")
+        if s == before:
+            break
+    s = _INNER_POSSESSIVE.sub("", s)
+    s = _COPULA_INNER.sub("", s)
+    s = _LINK_AFTER_HEAD.sub(r"\1 ", s)
+    s = _ADVERB_FILLER.sub("", s)
+    for _ in range(2):
+        s = _LEAD_ARTICLE.sub("", s.strip())
+    s = _TRAIL.sub("", s.strip())
+    s = re.sub(r"\s+", " ", s).strip(" ,.;:!?-–—")
+    return s.lower()
 
 
-def _classify(cue: str) -> tuple[int, int, int]:
-    words = _tokens(cue)
-    v = sum(w in VISUAL_WORDS for w in words)
-    a = sum(w in AUDIO_WORDS for w in words)
-    e = sum(w in EMOTION_WORDS for w in words)
-    return v, a, e
+def _is_content(cue: str) -> bool:
+    words = tokens(cue)
+    return bool(words) and not all(w in _META for w in words)
+
+
+def _state_predicate(clause: str) -> str | None:
+    """The predicate of "<person> <is/appears/seems/feels> <state>", or None when the clause is not one."""
+    s = _CONNECTOR.sub("", clause.strip()).strip(" ,")
+    s = _FILLER.sub("", s).strip(" ,")
+    m = _EMOTION_SUBJECT.match(s)
+    if m:
+        return s[m.end():]
+    m = _STATE.match(s)
+    if not m:
+        return None
+    v = _STATE_VERB.match(s[m.end():])
+    if not v:
+        return None
+    pred = s[m.end() + v.end():]
+    words = [w for w in tokens(pred) if w not in ("clearly", "visibly", "obviously", "really", "also")]
+    if not words:
+        return None
+    w0 = words[1] if words[0] in ("not", "no", "never") and len(words) > 1 else words[0]
+    if v.group("verb").lower().startswith("look") and w0 in _DIRECTIONS:
+        return None
+    if w0.endswith("ing") and w0 not in STATE_ING and w0 not in STATE_WORDS:
+        return None
+    if any(w in STATE_WORDS for w in words):
+        return pred
+    if w0 in _PREPOSITIONS or any(w in VISUAL_WORDS or w in AUDIO_WORDS for w in words):
+        return None
+    return pred
+
+
+def _global_items(phrase: str) -> list[str]:
+    """One global cue per state: "that he is suspicious and hostile" -> ["suspicious", "hostile"]."""
+    items = []
+    for part in _GLOBAL_SPLIT.split(restore_pairs(phrase)):
+        span = find_inference(part)  # "the face suggests happiness" -> "happiness"
+        c = _clean(part[span[1]:] if span else part)
+        for _ in range(2):
+            c = _clean(_GLOBAL_LEAD.sub("", c))
+        if _is_content(c) and not all(w in BODY_NOUNS or w in HEAD_NOUNS for w in tokens(c)):
+            items.append(c)
+    return items
 
 
 def _first_modality(words: list[str]) -> str:
@@ -177,66 +203,129 @@ def _first_modality(words: list[str]) -> str:
     return "visual"
 
 
-def _merge_split_adjectives(fragments: list[str]) -> list[str]:
-    """Re-join a noun phrase cut at a comma between adjectives: "in a soft, steady tone"."""
-    out: list[str] = []
-    for frag in fragments:
-        words = _tokens(frag)
-        if out and 0 < len(words) <= 3 and any(w in HEAD_NOUNS for w in words):
-            prev = _tokens(out[-1])
-            if prev and (prev[-1] in _ADJ_WORDS or prev[-1].endswith(_ADJ_SUFFIX)) and len(prev) >= 2 \
-                    and prev[-2] in ("a", "an", "the", "in", "with", "very"):
-                out[-1] = f"{out[-1]}, {frag}"
+def _dimension(cue: str, section: str | None) -> str:
+    v, a, e = classify(cue)
+    if v != a:
+        return "visual" if v > a else "audio"
+    if v:
+        return section if section in ("visual", "audio") else _first_modality(tokens(cue))
+    if e or section in ("text", "global"):
+        return "global"
+    return section if section in ("visual", "audio") else "visual"
+
+
+def _dangling(raw: str) -> tuple[str, str] | None:
+    """("speaks slowly", "low") from "speaks slowly in a low" -- an adjective cut off from its noun by a comma."""
+    m = re.match(r"^(?P<pre>.*?)\s*\b(?:(?:in|with|at|of)\s+)?(?:a|an|the)\s+(?P<adj>[\w\-]+)$", raw.strip(), re.I)
+    if m and is_adjective(m.group("adj").lower()):
+        return m.group("pre"), m.group("adj").lower()
+    return None
+
+
+def _noun_phrase_head(cue: str) -> str | None:
+    """"hoarse voice" -> "voice": an adjective-led phrase ("breaking voice" too) whose last word is a noun."""
+    words = tokens(cue)
+    if 2 <= len(words) <= 3 and (is_adjective(words[0]) or words[0].endswith("ing")) \
+            and not is_adjective(words[-1]) and not words[-1].endswith("ing") \
+            and not any(w in ("of", "in", "on", "at", "to", "with", "across", "by") for w in words):
+        return words[-1]
+    return None
+
+
+class _Cues:
+    """The growing cue lists of one description, with the context later clauses inherit."""
+
+    def __init__(self):
+        self.out: dict[str, list[str]] = {"visual": [], "audio": [], "global": []}
+        self.head: str | None = None      # head noun of the last visual/audio cue ("voice")
+        self.verb: str | None = None      # its first word when it starts with a verb ("speaks")
+        self.dim: str | None = None
+
+    def add(self, dim: str, cue: str) -> None:
+        if dim == "global":
+            for item in _global_items(cue):
+                if item not in self.out["global"]:
+                    self.out["global"].append(item)
+            return
+        if _is_content(cue) and cue not in self.out[dim]:
+            self.out[dim].append(cue)
+        words = tokens(cue)
+        heads = [w for w in words if w in HEAD_NOUNS or w in BODY_NOUNS]
+        self.head, self.dim = (heads[0] if heads else None), dim
+        self.verb = words[0] if words and words[0] not in HEAD_NOUNS and not is_adjective(words[0]) else None
+
+    def subtitle(self, quote: str) -> None:
+        cue = f'subtitle text: "{quote}"'
+        if cue not in self.out["audio"]:
+            self.out["audio"].append(cue)
+
+    def known(self, cue: str) -> bool:
+        """True when a cue restates earlier cues (recap evidence before an inference verb) or is a bare noun."""
+        words = content_words(cue)
+        toks = tokens(cue)
+        if not words or all(w in _META or w in HEAD_NOUNS or w in BODY_NOUNS for w in toks):
+            return True
+        if len(toks) == 1 and toks[0] not in VISUAL_WORDS and toks[0] not in AUDIO_WORDS:
+            return True  # a bare noun such as "the atmosphere" names no cue
+        seen = set().union(*(content_words(c) for d in ("visual", "audio") for c in self.out[d])) \
+            if self.out["visual"] or self.out["audio"] else set()
+        return len(words & seen) >= 0.5 * len(words)
+
+    def clauses(self, fragments: list[str], section: str | None, only_new: bool = False) -> None:
+        """Turn clause fragments into cues (steps 5-7 of the module docstring)."""
+        global_mode, pending, last_noun = False, None, None
+        cleaned = [_clean(f) for f in fragments]
+        for i, raw in enumerate(fragments):
+            rel = re.match(r"^(?:which|that|who)\s+(?:is|are|was|were)\s+", raw, re.I)
+            if rel and last_noun:
+                raw = f"{last_noun} {raw[rel.end():]}"
+                cleaned[i] = _clean(raw)
+            if _SAYS.match(raw.strip()) or not _is_content(cleaned[i]):
                 continue
-        out.append(frag)
-    return out
+            pred = _state_predicate(raw)
+            if pred is not None:
+                self.add("global", pred)
+                global_mode = True
+                continue
+            cue = cleaned[i]
+            words = tokens(cue)
+            if global_mode:
+                v, a, _ = classify(cue)
+                if not (_OWN_SUBJECT.match(_CONNECTOR.sub("", raw.strip())) and (v or a)):
+                    self.add("global", cue)
+                    continue
+                global_mode = False
+            # "a low, | hoarse voice": the next fragment starts with its adjective and ends with the noun
+            nxt = _noun_phrase_head(cleaned[i + 1]) if i + 1 < len(fragments) and not re.match(
+                r"^(?:with|in|at|of|and|but|to)\b", fragments[i + 1].strip(), re.I) else None
+            dangling = _dangling(raw) if nxt else None
+            if nxt and (dangling or (is_bare_modifier(words) and not words[-1].endswith("ly"))):
+                pre = _clean(dangling[0]) if dangling else ""
+                if _is_content(pre) and not set(tokens(pre)) <= SPEECH_VERBS:  # "answers in a firm," -> no cue
+                    self._emit(pre, section, only_new)
+                pending = dangling[1] if dangling else cue
+                continue
+            if pending:
+                head = _noun_phrase_head(cue)
+                if head:
+                    self._emit(f"{pending} {head}", section, only_new)
+                pending = None
+            if (self.head or self.verb) and is_bare_modifier(words) and self.dim:
+                if (words[-1].endswith("ly") and self.verb) or not self.head:
+                    cue = f"{self.verb} {cue}"
+                else:
+                    cue = f"{self.head} {cue}"
+                self._emit(cue, section, only_new, dim=self.dim)
+                continue
+            if set(words) <= SPEECH_VERBS | {"it", "to", "him", "her", "them", "me"}:
+                continue  # "she says," before a subtitle
+            self._emit(cue, section, only_new)
+            last_noun = words[-1] if words and not is_adjective(words[-1]) else last_noun
 
-
-def _clean(clause: str) -> str:
-    """Strip connectors, filler, the subject, copulas and possessive pronouns from one clause (atomic cue form)."""
-    s = clause.strip().strip(" ,;:-–—")
-    for _ in range(4):  # connectors / filler / subject can stack: "and then we can see that the woman ..."
-        before = s
-        s = _CONNECTOR.sub("", s).strip(" ,")
-        s = _FILLER.sub("", s).strip(" ,")
-        s = _SUBJECT.sub("", s).strip(" ,")
-        s = _COPULA_LEAD.sub("", s).strip(" ,")
-        if s == before:
-            break
-    s = _INNER_POSSESSIVE.sub("", s)
-    s = _COPULA_INNER.sub("", s)
-    s = _ADVERB_FILLER.sub("", s)
-    for _ in range(2):
-        s = _LEAD_ARTICLE.sub("", s.strip())
-    s = _TRAIL.sub("", s.strip())
-    s = re.sub(r"\s+", " ", s).strip(" ,.;:!?-–—")
-    return s.lower()
-
-
-def _is_content(cue: str) -> bool:
-    words = _tokens(cue)
-    return bool(words) and not all(w in _STOP_ONLY for w in words)
-
-
-_ADJ_SUFFIX = ("ly", "ful", "ous", "ive", "al", "ic", "ant", "ent", "ish", "less", "pitched")
-_ADJ_WORDS = frozenset("loud soft fast slow quiet high low flat calm wide open red wet tight tense shaky sharp steady "
-                       "weak strong firm clear deep harsh warm cold bright dark narrow closed raised lowered furrowed "
-                       "hoarse tearful rapid brisk heavy light breathy husky raspy shrill louder softer faster slower higher lower "
-                       "quieter deeper".split())
-
-
-def _is_bare_modifier(words: list[str]) -> bool:
-    """A one- or two-word fragment made only of adjectives/adverbs (no head noun)."""
-    return (0 < len(words) <= 2 and not any(w in HEAD_NOUNS for w in words)
-            and all(w in _ADJ_WORDS or w.endswith(_ADJ_SUFFIX) for w in words))
-
-
-def _split_emotions(phrase: str) -> list[str]:
-    """'disappointed and discouraged' -> two cues; longer phrases stay whole."""
-    parts = [p.strip() for p in re.split(r"\s*,\s*|\s+(?:and|or)\s+", phrase) if p.strip()]
-    if len(parts) > 1 and all(len(_tokens(p)) <= 3 for p in parts):
-        return parts
-    return [phrase]
+    def _emit(self, cue: str, section: str | None, only_new: bool, dim: str | None = None) -> None:
+        if not _is_content(cue) or (only_new and self.known(cue)):
+            return
+        self.add(dim or _dimension(cue, section), cue)
 
 
 class RulesExtractor:
@@ -246,7 +335,7 @@ class RulesExtractor:
     """
 
     name = "rules"
-    model = "rules-v1"
+    model = "rules-v2"
 
     def __call__(self, text: str) -> dict:
         return extract_cues_rules(text)
@@ -255,101 +344,41 @@ class RulesExtractor:
         return [extract_cues_rules(t) for t in texts]
 
 
-def _protect_quotes(text: str) -> tuple[str, list[str]]:
-    quotes: list[str] = []
-
-    def sub(m):
-        quotes.append(next(g for g in m.groups() if g is not None).strip())
-        return f" QUOTE{len(quotes) - 1}QUOTE "
-
-    return _QUOTE.sub(sub, text), quotes
-
-
 def extract_cues_rules(text: str) -> dict:
     """Extract ``{"visual": [...], "audio": [...], "global": [...]}`` atomic cues from one description."""
     if not isinstance(text, str):
         raise TypeError(f"rules extractor expects a string, got {type(text).__name__}")
-    out: dict[str, list[str]] = {"visual": [], "audio": [], "global": []}
-    text = text.replace("’", "'").replace("‘", "'")
-    text, quotes = _protect_quotes(" ".join(text.split()))
-    sentences = [s for s in re.split(r"(?<=[.!?;])\s+|;\s*", text) if s.strip()]
+    cues = _Cues()
+    text, quotes = protect_quotes(normalise(text))
     section = None
-
-    def add(dim, cue):
-        if _is_content(cue) and cue not in out[dim]:
-            out[dim].append(cue)
-
-    for sent in sentences:
-        s = sent.strip()
-        recap_sentence = False
-        for name, pat in _SECTION:
-            m = pat.match(s)
-            if m:
-                section = name
-                if name == "inference":
-                    recap_sentence = True
-                else:
-                    s = s[m.end():]
-                break
-        # --- clauses
-        fragments = _merge_split_adjectives([f for f in _COMMA.split(s) if f and f.strip()])
-        clauses: list[str] = []
-        for frag in fragments:
-            clauses += [c for c in _AND_CLAUSE.split(frag) if c.strip()]
-        last_head, last_dim = None, None
-        global_mode = False  # after an inference verb, the rest of the sentence is the inferred state
-        recap_opening = bool(_RECAP_OPENER.match(s))  # "Based on ...": clauses before the inference verb recap
-        for ci, clause in enumerate(clauses):
-            q = re.search(r"QUOTE(\d+)QUOTE", clause)
-            if q:
-                if section == "text" or re.search(r"\b(?:say|says|said|subtitle|line|words?)\b", clause, re.I):
-                    add("audio", f'subtitle text: "{quotes[int(q.group(1))].lower()}"')
-                continue
-            m = _INFERENCE.search(clause)
-            if m:
-                pre, post = clause[:m.start()], clause[m.end():]
-                pre_c = _clean(pre)
-                if pre.strip() and not _RECAP.match(pre.strip()) and not recap_sentence and section != "inference":
-                    v, a, _ = _classify(pre_c)
-                    if v or a:
-                        add("visual" if v > a else "audio" if a > v else (
-                            section if section in ("visual", "audio") else _first_modality(_tokens(pre_c))), pre_c)
-                post_c = _clean(post)
-                for emo in _split_emotions(post_c):
-                    add("global", _clean(emo))
-                global_mode = True
-                continue
-            if recap_sentence and not global_mode and (
-                    _RECAP.match(clause.strip()) or (recap_opening and ci < len(clauses) - 1)):
-                continue  # "Based on the tears and the breaking voice, ..." recaps cues already listed
-            if _SAYS.match(clause.strip()):
-                continue  # "the subtitle says," introduces a quote
-            cue = _clean(clause)
-            if not _is_content(cue):
-                continue
-            words = _tokens(cue)
-            v, a, e = _classify(cue)
-            if last_head and not global_mode and _is_bare_modifier(words):
-                # a bare modifier after a comma inherits the previous head noun: "voice loud", "voice fast"
-                add(last_dim, f"{last_head} {cue}")
-                continue
-            if global_mode or section in ("inference", "text"):
-                dim = "global"
-            elif v or a:
-                dim = "visual" if v > a else "audio" if a > v else (
-                    section if section in ("visual", "audio") else _first_modality(words))
-            elif e:
-                dim = "global"
-            else:
-                dim = section if section in ("visual", "audio") else "global"
-            if dim == "global":
-                for emo in _split_emotions(cue):
-                    add(dim, emo)
-            else:
-                add(dim, cue)
-            heads = [w for w in words if w in HEAD_NOUNS]
-            if dim in ("visual", "audio") and heads:
-                last_head, last_dim = heads[0], dim
-            elif dim == "global":
-                last_head = None
-    return out
+    for sentence in split_sentences(text):
+        opened, scope, s = read_opening(sentence)
+        if scope == "persist":
+            section = opened
+        here = opened if scope in ("persist", "sentence") else section
+        label = re.match(r"^(\w+)\s*:", sentence)  # "Voice: polite but strained" -> "voice polite", ...
+        cues.head, cues.verb, cues.dim = (label.group(1).lower(), None, here) \
+            if label and label.group(1).lower() in HEAD_NOUNS and here in ("visual", "audio") else (None, None, None)
+        if QUOTE_TOKEN.search(s) and _SPOKEN_SUBJECT.match(s):
+            here = "text"  # "The subtitle "..." is matter-of-fact": what is said, and what it means
+        for q in QUOTE_TOKEN.finditer(s):
+            cues.subtitle(quotes[int(q.group(1))])
+        s = _META_LEAD.sub("", QUOTE_TOKEN.sub("", s)).strip()
+        hint = _SENTENCE_HINT.search(s)
+        if hint:  # "There is tense music and a ticking clock in the audio."
+            here = "audio" if hint.group(1).lower() == "audio" else "visual"
+            s = s[:hint.start()]
+        if here == "global":
+            cues.add("global", s)
+            continue
+        span = find_inference(s)
+        if span:
+            evidence, conclusion = s[:span[0]], s[span[1]:]
+            cues.add("global", conclusion)
+            if scope != "recap" and evidence.strip() and not _RECAP_EVIDENCE.match(evidence.strip()):
+                cues.clauses(split_clauses(evidence), here, only_new=True)
+            continue
+        if scope == "recap":
+            s = strip_recap_phrase(s)
+        cues.clauses(split_clauses(s), here)
+    return cues.out

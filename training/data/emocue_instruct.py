@@ -33,62 +33,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from emocue360.extractors import normalize_cues
+
 from . import prompts_instruct as P
 
 CUE_KEYS = ("visual", "audio", "global")
 SCORE_COLUMNS = ("visual", "audio", "global")
-_CUE_ALIASES = {
-    "visual": ("visual", "video", "visual_cues", "vision", "face"),
-    "audio": ("audio", "auditory", "audio_cues", "acoustic", "voice", "speech"),
-    "global": ("global", "emotional", "global_cues", "text", "reasoning", "context"),
-}
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # reply validation
 # ------------------------------------------------------------------------------------------------------------------
-def _as_list(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        parts = [p.strip(" -•\t") for p in value.replace("\n", ";").split(";")]
-        return [p for p in parts if p]
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        out = []
-        for v in value:
-            if isinstance(v, dict):
-                v = v.get("cue") or v.get("text") or " ".join(str(x) for x in v.values())
-            s = " ".join(str(v).split())
-            if s:
-                out.append(s)
-        return out
-    return [" ".join(str(value).split())]
-
-
 def normalise_cues(reply: dict, modality: str = "multimodal") -> dict[str, list[str]]:
     """``{"visual": [...], "audio": [...], "global": [...]}`` from a model reply; tolerant of key aliases.
 
-    Cues of a modality the clip lacks are dropped. Raises ValueError when the reply holds no cue at all.
+    Keys, aliases and items are read by EmoCue-360's normaliser (:func:`emocue360.extractors.normalize_cues`, the
+    project's one alias table), with ``;``-separated strings split and repeats dropped; a reply may wrap the lists
+    in ``"cues"``. Cues of a modality the clip lacks are dropped. Raises ValueError when the reply holds no cue.
     """
     if not isinstance(reply, dict):
         raise ValueError(f"reply is {type(reply).__name__}, not a JSON object")
     src = reply.get("cues") if isinstance(reply.get("cues"), dict) else reply
-    lowered = {str(k).lower(): v for k, v in src.items()}
-    cues = {}
-    for key, aliases in _CUE_ALIASES.items():
-        vals: list[str] = []
-        for a in aliases:
-            if a in lowered:
-                vals = _as_list(lowered[a])
-                break
-        seen, uniq = set(), []
-        for v in vals:
-            if v.lower() not in seen:
-                seen.add(v.lower())
-                uniq.append(v)
-        cues[key] = uniq
+    cues = normalize_cues(src, split_strings=True, dedupe=True)
     if modality == "visual":
         cues["audio"] = []
     elif modality == "audio":
@@ -109,7 +75,7 @@ def normalise_consolidated(reply: dict, modality: str = "multimodal") -> dict:
 def normalise_short(reply: dict) -> dict:
     cap = reply.get("short_caption") or reply.get("caption") or reply.get("short")
     if isinstance(cap, list):
-        cap = ", ".join(_as_list(cap))
+        cap = ", ".join(" ".join(str(c).split()) for c in cap if c is not None and str(c).strip())
     if not isinstance(cap, str) or not cap.strip():
         raise ValueError("reply has no non-empty \"short_caption\"")
     return {"short_caption": " ".join(cap.split())}

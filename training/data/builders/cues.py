@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import re
 
+_OPENING = r"(?:^|(?<=[.!?;。！？；]))\s*In the "  # a section opens a sentence ("The subtitle in the text says" does not)
 _EN_SECTIONS = [
-    ("visual", re.compile(r"\bIn the (?:video|visual(?: clues?)?|image|frames?)\b[,:]?", re.I)),
-    ("audio", re.compile(r"\bIn the (?:audio|speech|voice|acoustic(?: clues?)?)\b[,:]?", re.I)),
-    ("global", re.compile(r"\bIn the (?:text|subtitles?|transcript)\b[,:]?", re.I)),
+    ("visual", re.compile(_OPENING + r"(?:video|visual(?: clues?)?|image|frames?)\b[,:]?", re.I)),
+    ("audio", re.compile(_OPENING + r"(?:audio|speech|voice|acoustic(?: clues?)?)\b[,:]?", re.I)),
+    ("global", re.compile(_OPENING + r"(?:text|subtitles?|transcript)\b[,:]?", re.I)),
 ]
 _ZH_SECTIONS = [("visual", "在视频中"), ("audio", "在音频中"), ("global", "在文本中")]
-_SENT_SPLIT = re.compile(r"(?<=[.!?。！？；;])\s*")
+# a sentence ends at . ! ? before a space, at 。！？；; anywhere; a closing quote right after stays with it
+_SENT_SPLIT = re.compile(r"(?:(?<=[。！？；;])(?![\"”’])|(?<=[。！？][\"”’])|(?<=[.!?])(?![\"”’])(?=\s)"
+                         r"|(?<=[.!?][\"”’])(?=\s))\s*")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
@@ -34,7 +37,8 @@ _ZH_AUDIO = ("声音", "语速", "音量", "语气", "语调", "音调", "嗓音
 _ZH_VISUAL = ("眼", "眉", "嘴", "脸", "表情", "面部", "头", "手", "目光", "视线", "身体", "姿势", "微笑", "皱", "泪",
               "鼻", "肩", "坐", "站", "画面", "酒窝", "脸颊")
 _ZH_GLOBAL = ("推测", "推断", "情感状态", "情绪状态", "因此", "所以", "可以看出")
-_ZH_CLAUSE = re.compile(r"[，,。；;！？!?]")
+_ZH_SENTENCE = re.compile(r"[。；;！？!?]")
+_ZH_CLAUSE = re.compile(r"[，,]")
 
 
 def is_mostly_chinese(text: str) -> bool:
@@ -103,27 +107,30 @@ def _zh_dimension(fragment: str) -> str | None:
 def _zh_cues_by_content(text: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"visual": [], "audio": [], "global": []}
     section = "visual"
-    for clause in _ZH_CLAUSE.split(text or ""):
-        clause = clause.strip()
-        for key, marker in _ZH_SECTIONS:
-            if clause.startswith(marker):
-                section, clause = key, clause[len(marker):].strip()
-        clause = re.sub(r"^(?:因此|所以)", "", clause).strip()  # a bare connector is no cue
-        if not clause:
-            continue
-        if _zh_dimension(clause) == "global":
-            out["global"].append(clause)
-            continue
-        # "他的声音低沉、皱着眉头": enumerations mix modalities; a fragment without a cue word joins the one before it
-        merged: list[list] = []
-        for frag in (f.strip() for f in clause.split("、")):
-            if not frag:
+    for sentence in _ZH_SENTENCE.split(text or ""):
+        last = None  # a clause without a cue word continues the one before it in the same sentence
+        for clause in _ZH_CLAUSE.split(sentence):
+            clause = clause.strip()
+            for key, marker in _ZH_SECTIONS:
+                if clause.startswith(marker):
+                    section, clause = key, clause[len(marker):].strip()
+            clause = re.sub(r"^(?:因此|所以)", "", clause).strip()  # a bare connector is no cue
+            if not clause:
                 continue
-            dim = _zh_dimension(frag) or (merged[-1][0] if merged else section)
-            if merged and merged[-1][0] == dim:
-                merged[-1][1] += "、" + frag
-            else:
-                merged.append([dim, frag])
-        for dim, frag in merged:
-            out[dim].append(frag)
+            if _zh_dimension(clause) == "global":
+                out["global"].append(clause)
+                last = "global"
+                continue
+            # "他的声音低沉、皱着眉头": an enumeration may mix modalities; same-modality neighbours stay one cue
+            merged: list[list[str]] = []
+            for frag in (f.strip() for f in clause.split("、")):
+                if frag:
+                    dim = _zh_dimension(frag) or (merged[-1][0] if merged else last or section)
+                    if merged and merged[-1][0] == dim:
+                        merged[-1][1] += "、" + frag
+                    else:
+                        merged.append([dim, frag])
+            for dim, frag in merged:
+                out[dim].append(frag)
+            last = merged[-1][0] if merged else last
     return out

@@ -13,7 +13,8 @@ Assumed for the released description files: the description may sit under ``desc
 ``llama-instruction``, ``instruction``, ``text_style_target``, ``text`` or ``prompt``; an entry with none of these
 keys is an error naming the file, the entry and the keys found (an empty one is skipped and counted). JSON Lines or
 a JSON list with an audio path field (``audio``, ``audio_path``, ``path``, ``wav``, ``file``) and structured
-``pitch``/``speed``/``volume``|``energy``/``emotion``/``transcript`` fields are read too. Chinese label keys (音高, 语速, 音量, 情感/语气, 文本) are mapped.
+``pitch``/``speed``/``volume``|``energy``/``emotion``/``transcript`` fields are read too. Chinese label keys
+(音高, 语速, 音量, 情感/语气, 文本) are mapped.
 
 Records: ``audio`` = the resolved file (relative paths are taken under ``media_dir``), ``video`` null,
 ``modality`` "audio", ``subtitle`` = the transcript, ``cues.audio`` = pitch / energy / speed phrases from the labels
@@ -112,7 +113,7 @@ def build_speechcraft(csv=None, media_dir=None, audio_dir=None, skip_missing=Fal
 
 
 def _key_candidates(key: str) -> list[str]:
-    """``LJSpeech_LJ010-0227`` -> itself, ``LJ010-0227``, ``LJSpeech/LJ010-0227`` (pipeline keys join corpus and clip)."""
+    """``LJSpeech_LJ010-0227`` -> itself, ``LJ010-0227``, ``LJSpeech/LJ010-0227`` (keys join corpus and clip)."""
     corpus, sep, clip = key.partition("_")
     return [key, clip, f"{corpus}/{clip}"] if sep and clip else [key]
 

@@ -128,7 +128,7 @@ def read_sheet(path) -> Table:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise FormatError(f"{p}: not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
-    rows, numbers = [], []
+    rows, numbers, n = [], [], 0
     try:
         if not wb.worksheets:
             raise FormatError(f"{p}: the workbook has no worksheet")
@@ -139,6 +139,8 @@ def read_sheet(path) -> Table:
             if cells:
                 rows.append(cells)
                 numbers.append(n)
+    except (zipfile.BadZipFile, KeyError, OSError, SyntaxError) as exc:  # XML parse errors subclass SyntaxError
+        raise FormatError(f"{p}: row {n + 1}: unreadable worksheet ({type(exc).__name__}: {exc})") from None
     finally:
         wb.close()
     return Table(str(path), [], rows, numbers, unit="row")

@@ -6,9 +6,12 @@ import json
 
 import pytest
 
+from builder_layouts import (EMER_V1_EN, EMER_V1_ZH, EMER_V2_FORMS, emer_v1_csv, emer_v2_csv,
+                             speechcraft_pipeline_json, touch_clips)
 from training.data.builders import (DFEW_LABELS, FormatError, MissingMediaError, build, get_builder, list_formats,
                                     records_to_dataset, write_built)
-from training.data.builders.common import parse_label_list, read_csv_rows, sections_from_description
+from training.data.builders.common import parse_label_list, sections_from_description
+from training.data.builders.readers import read_csv_rows, read_rows, read_table
 from training.data.schema import COLUMNS
 from training.data.validate import validate_records
 
@@ -54,8 +57,30 @@ def test_csv_reader_bom_quotes_newlines_gb18030(tmp_path):
     assert read_csv_rows(g)[1] == [{"name": "y", "chinese": "字幕内容"}]
     bad = tmp_path / "bad.csv"
     bad.write_text("name,english\nz,hello, world\n", encoding="utf-8")
-    with pytest.raises(FormatError, match="line 2 has 3 fields for 2 columns"):
+    with pytest.raises(FormatError, match="bad.csv: line 2 has 3 fields for 2 columns"):
         read_csv_rows(bad)
+
+
+def test_readers_utf16_gbk_xlsx_and_row_numbers(tmp_path):
+    u16 = tmp_path / "u16.txt"  # Excel's "Unicode text": UTF-16 with a BOM, tab-separated
+    u16.write_bytes("name\tchinese\r\nx\t你好\r\n".encode("utf-16"))
+    assert read_table(u16).rows == [{"name": "x", "chinese": "你好"}]
+    gbk = tmp_path / "gbk.txt"
+    gbk.write_bytes("name,chinese\n\n\"y\",\"两行\n文本\"\nz,字\n".encode("gbk"))
+    table = read_table(gbk)
+    assert table.rows == [{"name": "y", "chinese": "两行\n文本"}, {"name": "z", "chinese": "字"}]
+    assert [table.where(i) for i in range(2)] == [f"{gbk}: line 3", f"{gbk}: line 5"]  # blank line 2 skipped
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    for row in (["Name", "Label", None], [], ["00025.mp4", 3.0, None], [25, 1.5], ["26", 2, "stray"]):
+        wb.active.append(row)
+    wb.save(tmp_path / "t.xlsx")
+    raw = read_rows(tmp_path / "t.xlsx")
+    assert raw.rows == [["Name", "Label"], ["00025.mp4", "3"], ["25", "1.5"], ["26", "2", "stray"]]
+    assert raw.where(1) == f"{tmp_path / 't.xlsx'}: row 3"  # blank row 2 skipped; numbers as written
+    with pytest.raises(FormatError, match=r"t\.xlsx: row 5 has 3 fields for 2 columns"):
+        read_table(tmp_path / "t.xlsx")
 
 
 def test_emer_v2_awkward_rows(tmp_path):
@@ -228,3 +253,72 @@ def test_relative_media_dir_gives_absolute_paths(tmp_path, monkeypatch):
                                           str(tmp_path / "clips/nested/sample_2.mkv")]
     with pytest.raises(FileNotFoundError, match="no_such_dir: media directory not found"):
         build("emer", csv="gt.csv", media_dir="no_such_dir")
+
+
+def test_emer_v2_subtitles_in_every_quoted_form(tmp_path):
+    csv_path = emer_v2_csv(tmp_path / "final-EMER-reason.csv")
+    res = build("emer", csv=csv_path, require_media=False)
+    assert {r["id"]: r["subtitle"] for r in res.records} == {n: sub for n, (_, sub) in EMER_V2_FORMS.items()}
+    r4 = res.records[3]  # no "In the text" section: the subtitle sentence stays in the audio section
+    assert r4["description"] == EMER_V2_FORMS["sample_00000004"][0]
+    assert r4["cues"] == {"visual": ["she folds her arms."], "global": [],
+                          "audio": ["her speech is fast and loud.", 'The subtitle in the text says, "You never listen '
+                                    'to me."', "She is angry."]}
+    zh = build("emer", csv=csv_path, require_media=False, language="zh").records
+    assert {r["subtitle"] for r in zh} == {"好的。"}
+
+
+def test_emer_v1_cues_split_by_content(tmp_path):
+    media = touch_clips(tmp_path / "clips", "sample_00000648.mp4").resolve()
+    (en,) = build("emer", csv=emer_v1_csv(tmp_path / "gt-eng.csv"), media_dir=media).records
+    cues = en.pop("cues")
+    assert en == {"id": "sample_00000648", "video": str(media / "sample_00000648.mp4"), "audio": None,
+                  "subtitle": "Don't bring this up again.", "emotion": "angry", "description": EMER_V1_EN,
+                  "short_caption": "", "modality": "multimodal"}
+    # every V1 reason opens "In the video"; the voice sentence still goes to audio, the face to visual
+    assert any("voice" in c for c in cues["audio"]) and not any("voice" in c for c in cues["visual"])
+    assert any("brows" in c for c in cues["visual"]) and not any("brows" in c for c in cues["audio"])
+    assert any("anger" in c for c in cues["global"])
+    (zh,) = build("emer", csv=emer_v1_csv(tmp_path / "gt-chi.csv", chinese=True), media_dir=media).records
+    assert zh["description"] == EMER_V1_ZH and zh["emotion"] == "生气" and zh["subtitle"] == "别再跟我提这件事。"
+    assert zh["cues"] == {"visual": ["他拍着桌子", "眉头紧皱"], "audio": ["他的声音很大", "还在发抖"],
+                          "global": ["推测他的情感状态为生气"]}
+    with pytest.raises(ValueError, match="emer: give the annotation CSV"):
+        build("emer", media_dir=media)
+
+
+def test_speechcraft_annotation_pipeline_file(tmp_path):
+    audio = tmp_path / "audio"
+    touch_clips(audio / "wavs", "LJ010-0227.wav")  # found by the clip part of the key
+    touch_clips(audio / "LJSpeech", "LJ050-0106.wav")  # <corpus>/<clip>
+    res = build("speechcraft", csv=speechcraft_pipeline_json(tmp_path / "labels_LJspeech_0.json"), media_dir=audio)
+    assert res.records == [
+        {"id": "LJSpeech_LJ010-0227", "video": None, "audio": str((audio / "wavs/LJ010-0227.wav").resolve()),
+         "subtitle": "The lamp went out before the bell rang twice.", "emotion": "sad",
+         "cues": {"visual": [], "audio": ["low pitch", "normal energy", "fast speaking speed", "sad tone of voice"],
+                  "global": []},
+         "description": "The speaker speaks in low pitch, normal volume and fast speed.", "short_caption": "",
+         "modality": "audio"},
+        {"id": "LJSpeech_LJ050-0106", "video": None, "audio": str((audio / "LJSpeech/LJ050-0106.wav").resolve()),
+         "subtitle": "Nobody had answered the second letter.", "emotion": "neutral",
+         "cues": {"visual": [], "audio": ["high pitch", "high energy", "slow speaking speed"], "global": []},
+         "description": "The speaker speaks in high pitch, high volume and slow speed.", "short_caption": "",
+         "modality": "audio"}]
+    validate_records(res.records)
+    unknown = tmp_path / "described.json"
+    unknown.write_text(json.dumps({"a1": {"labels": "pitch:low", "style_caption": "A low voice."}}), encoding="utf-8")
+    with pytest.raises(FormatError, match=r"described\.json: entry 'a1' has no description \(expected one of "
+                                          r"description, .*text_style_target.*; found labels, style_caption\)"):
+        build("speechcraft", csv=unknown, media_dir=audio)
+
+
+def test_mer_openset_alone_full_records(tmp_path):
+    openset = tmp_path / "track2_train_ovmerd.csv"
+    openset.write_text("name,openset\nsamplenew3_7,\"['anxious', 'tense']\"\nsamplenew3_8,[]\n", encoding="utf-8")
+    media = touch_clips(tmp_path / "video", "samplenew3_7.mp4", "samplenew3_8.mp4").resolve()
+    res = build("mer-caption", openset=openset, media_dir=media)
+    assert res.records[0] == {
+        "id": "samplenew3_7", "video": str(media / "samplenew3_7.mp4"), "audio": None, "subtitle": "",
+        "emotion": "anxious, tense", "cues": {"visual": [], "audio": [], "global": ["anxious, tense"]},
+        "description": "anxious, tense", "short_caption": "anxious, tense", "modality": "multimodal"}
+    assert res.records[1]["emotion"] == "neutral" and res.records[1]["description"] == "neutral"

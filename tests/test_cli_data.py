@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 
+import builder_layouts as L
 from test_emocue_instruct import ChatServer
 from xemogpt_cli.main import main
 
@@ -46,7 +47,7 @@ def test_build_missing_media_and_skip(emer_files, tmp_path, capsys):
     from datasets import load_from_disk
 
     ds = load_from_disk(str(out / "dataset"))
-    assert ds[1]["subtitle"] == "好啊，谢谢你" and ds[0]["cues"]["audio"] == ["he shouts."]
+    assert ds[1]["subtitle"] == "好啊，谢谢你" and any("shout" in c for c in ds[0]["cues"]["audio"])
     info = json.loads((out / "build_info.json").read_text())
     assert info["skipped_missing"] == 1 and info["num_records"] == 2
     assert main(["data", "build", "--format", "nope", "--csv", str(csv_path), "--out", str(out)]) == 1
@@ -54,6 +55,132 @@ def test_build_missing_media_and_skip(emer_files, tmp_path, capsys):
     assert main(["data", "build", "--format", "emer", "--csv", str(tmp_path / "absent.csv"), "--media-dir",
                  str(media), "--out", str(out)]) == 1
     assert "annotation file not found" in capsys.readouterr().err
+
+
+def _mafw_clips(d):
+    return L.touch_clips(d / "clips", "07317.mp4", "00412.mp4", "08841.mp4", "02200.mp4", "05555.mp4").resolve()
+
+
+def _mafw_xlsx(d):
+    return ["--format", "mafw", "--csv", str(L.mafw_single_set_xlsx(d / "single-set.xlsx")), "--captions",
+            str(L.mafw_descriptive_text_xlsx(d / "descriptive_text.xlsx")), "--media-dir", str(_mafw_clips(d))]
+
+
+def _mafw_caption_split(d):
+    return ["--format", "mafw", "--csv", str(L.mafw_with_caption_split(d / "train.txt")), "--language", "zh",
+            "--media-dir", str(_mafw_clips(d))]
+
+
+def _mafw_dferclip(d):
+    return ["--format", "mafw", "--csv", str(L.mafw_dferclip_list(d / "MAFW_set_1_train.txt")), "--media-dir",
+            str(_mafw_clips(d))]
+
+
+def _dfew_dferclip(d):
+    media = L.touch_clips(d / "clips", "00001.mp4", "00002.mp4", "02522.mp4").resolve()
+    return ["--format", "dfew", "--csv", str(L.dfew_dferclip_list(d / "DFEW_set_1_train.txt")), "--csv",
+            str(L.dfew_split_csv(d / "set_1.csv")), "--media-dir", str(media)]
+
+
+def _speechcraft(d):
+    L.touch_clips(d / "audio", "LJ010-0227.wav", "LJ050-0106.wav")
+    return ["--format", "speechcraft", "--csv", str(L.speechcraft_pipeline_json(d / "labels.json")), "--media-dir",
+            str(d / "audio")]
+
+
+def _mer_openset(d):
+    (d / "track2.csv").write_text("name,openset\nsamplenew3_7,\"['anxious', 'tense']\"\n", encoding="utf-8")
+    return ["--format", "mer2025", "--openset", str(d / "track2.csv"), "--media-dir",
+            str(L.touch_clips(d / "video", "samplenew3_7.mp4"))]
+
+
+def _emer_v2(d):
+    return ["--format", "emer", "--csv", str(L.emer_v2_csv(d / "final-EMER-reason.csv")), "--no-media-check"]
+
+
+def _emer_v1_zh(d):
+    return ["--format", "emer", "--csv", str(L.emer_v1_csv(d / "gt-chi.csv", chinese=True)), "--no-media-check"]
+
+
+# layout -> (argv, summary printed, (id, emotion, subtitle, description, cues) of every record)
+BUILD_CASES = {
+    "mafw single-set.xlsx + descriptive_text.xlsx": (_mafw_xlsx, "4 records (mafw); 1 skipped for an empty", [
+        ("07317", "anger", "", L.MAFW_CAPTIONS["07317"][1],
+         {"visual": ["A girl with wet eyes yells at someone across from her.",
+                     "Her brows are knit tightly and the corners of her mouth turn down."], "audio": [], "global": []}),
+        ("00412", "happiness", "", L.MAFW_CAPTIONS["00412"][1], {"visual": [L.MAFW_CAPTIONS["00412"][1]],
+                                                                  "audio": [], "global": []}),
+        ("08841", "neutral", "", "The emotion expressed in this video is neutral.",
+         {"visual": [], "audio": [], "global": []}),
+        ("02200", "helplessness", "", L.MAFW_CAPTIONS["02200"][1], {"visual": [L.MAFW_CAPTIONS["02200"][1]],
+                                                                     "audio": [], "global": []})]),
+    "mafw with_caption split (GBK, --language zh)": (_mafw_caption_split, "3 records (mafw)", [
+        ("07317", "anger", "", L.MAFW_CAPTIONS["07317"][0],
+         {"visual": ["一个女孩含着泪朝对面的人大喊。", "眉头紧锁，嘴角向下。"], "audio": [], "global": []}),
+        ("00412", "happiness", "", L.MAFW_CAPTIONS["00412"][0],
+         {"visual": [L.MAFW_CAPTIONS["00412"][0]], "audio": [], "global": []}),
+        ("02200", "helplessness", "", L.MAFW_CAPTIONS["02200"][0],
+         {"visual": [L.MAFW_CAPTIONS["02200"][0]], "audio": [], "global": []})]),
+    "mafw DFER-CLIP list": (_mafw_dferclip, "4 records (mafw)", [
+        (clip, emotion, "", f"The emotion expressed in this video is {emotion}.",
+         {"visual": [], "audio": [], "global": []})
+        for clip, emotion in (("07317", "anger"), ("00412", "happiness"), ("08841", "neutral"),
+                              ("02200", "helplessness"))]),
+    "dfew DFER-CLIP list + split CSV": (_dfew_dferclip, "3 records (dfew); 1 skipped for an empty", [
+        (clip, emotion, "", f"The emotion expressed in this video is {emotion}.",
+         {"visual": [], "audio": [], "global": []})
+        for clip, emotion in (("00001", "happy"), ("00002", "fear"), ("02522", "disgust"))]),
+    "speechcraft pipeline JSON": (_speechcraft, "2 records (speechcraft)", [
+        ("LJSpeech_LJ010-0227", "sad", "The lamp went out before the bell rang twice.",
+         "The speaker speaks in low pitch, normal volume and fast speed.",
+         {"visual": [], "audio": ["low pitch", "normal energy", "fast speaking speed", "sad tone of voice"],
+          "global": []}),
+        ("LJSpeech_LJ050-0106", "neutral", "Nobody had answered the second letter.",
+         "The speaker speaks in high pitch, high volume and slow speed.",
+         {"visual": [], "audio": ["high pitch", "high energy", "slow speaking speed"], "global": []})]),
+    "mer-caption --openset alone": (_mer_openset, "1 records (mer-caption)", [
+        ("samplenew3_7", "anxious, tense", "", "anxious, tense",
+         {"visual": [], "audio": [], "global": ["anxious, tense"]})]),
+    "emer v1 gt-chi.csv": (_emer_v1_zh, "1 records (emer)", [
+        ("sample_00000648", "生气", "别再跟我提这件事。", L.EMER_V1_ZH,
+         {"visual": ["他拍着桌子", "眉头紧皱"], "audio": ["他的声音很大", "还在发抖"],
+          "global": ["推测他的情感状态为生气"]})]),
+}
+
+
+@pytest.mark.parametrize("layout", list(BUILD_CASES))
+def test_build_real_layouts(layout, tmp_path, capsys):
+    argv, summary, expected = BUILD_CASES[layout]
+    out = tmp_path / "built"
+    assert main(["data", "build", *argv(tmp_path), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert summary in capsys.readouterr().out
+    records = [json.loads(x) for x in (out / "emocue.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["emotion"], r["subtitle"], r["description"], r["cues"]) for r in records] == expected
+    kind = layout.split()[0]
+    modality, short, media_key, ext = {
+        "speechcraft": ("audio", "", "audio", ".wav"), "mer-caption": ("multimodal", "anxious, tense", "video", ".mp4"),
+        "emer": ("multimodal", "", "video", "")}.get(kind, ("visual", "", "video", ".mp4"))
+    for r in records:
+        assert (r["modality"], r["short_caption"]) == (modality, short)
+        assert r["video" if media_key == "audio" else "audio"] is None
+        clip = r["id"].split("_", 1)[1] if kind == "speechcraft" else r["id"]  # pipeline keys are <corpus>_<clip>
+        assert r[media_key].endswith(clip + ext)  # emer here: --no-media-check keeps the name
+
+
+def test_build_emer_v2_subtitles_and_layout_errors(tmp_path, capsys):
+    out = tmp_path / "built"
+    assert main(["data", "build", *_emer_v2(tmp_path), "--out", str(out)]) == 0
+    records = [json.loads(x) for x in (out / "emocue.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["subtitle"]) for r in records] == [(n, sub) for n, (_, sub) in L.EMER_V2_FORMS.items()]
+    capsys.readouterr()
+    text = L.mafw_descriptive_text_xlsx(tmp_path / "descriptive_text.xlsx")
+    assert main(["data", "build", "--format", "mafw", "--csv", str(text), "--no-media-check", "--out",
+                 str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"xemogpt data: error: {text}: row 1: looks like descriptive_text")
+    assert main(["data", "build", "--format", "dfew", "--out", str(out)]) == 1
+    assert "dfew: give the annotation file with --csv" in capsys.readouterr().err
 
 
 def test_instruct_shortcaption_sheets_push_end_to_end(emer_files, tmp_path, capsys):

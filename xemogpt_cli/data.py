@@ -54,14 +54,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="convert a public dataset format into EmoCue records")
     b.add_argument("--format", required=True, help="emer | mer-caption (mer2025) | dfew | mafw | speechcraft")
-    b.add_argument("--csv", required=True, action="append", help="annotation file (EMER/MER CSV, DFEW/MAFW "
-                   "label file, SpeechCraft JSON/JSONL); repeat for several split files")
+    b.add_argument("--csv", action="append", default=None, help="annotation file: EMER/MER CSV, DFEW/MAFW label "
+                   "file (split CSV/TXT, DFER-CLIP list, single-set.xlsx, caption split), SpeechCraft JSON/JSONL; "
+                   "repeat for several split files (mer-caption: may be left out when --openset is given)")
     b.add_argument("--media-dir", default=None, help="folder with the clips, found by name + common extensions")
     b.add_argument("--audio-dir", default=None, help="folder with separate audio files (default: --media-dir)")
-    b.add_argument("--openset", default=None, help="mer-caption: open-set label CSV (name, openset)")
+    b.add_argument("--openset", default=None, help="mer-caption: open-set label CSV (name, openset); enough alone "
+                   "for label-only records")
     b.add_argument("--subtitles", default=None, help="emer / mer-caption: subtitle CSV (name, english[, chinese])")
-    b.add_argument("--captions", default=None, help="mafw: descriptive caption file")
-    b.add_argument("--language", choices=("en", "zh"), default="en", help="text language to take (emer, mafw)")
+    b.add_argument("--captions", default=None, help="mafw: caption file (descriptive_text.xlsx, a with_caption "
+                   "split, or a table with english/chinese columns)")
+    b.add_argument("--language", choices=("en", "zh"), default="en", help="text language to take (emer "
+                   "descriptions, mafw captions, mer-caption subtitles)")
     b.add_argument("--modality", choices=("multimodal", "visual", "audio"), default=None,
                    help="dfew / mafw record modality (default visual)")
     b.add_argument("--skip-missing", action="store_true", help="drop records whose media file is missing "
@@ -176,26 +180,32 @@ def _cache(args, out: Path):
 # commands
 # ------------------------------------------------------------------------------------------------------------------
 def _cmd_build(args) -> int:
-    from training.data.builders import build, get_builder
+    from training.data.builders import BUILDERS, build, get_builder
 
-    get_builder(args.format)  # unknown format -> one-line ValueError before any file is read
-    opts = dict(csv=args.csv if len(args.csv) > 1 else args.csv[0], media_dir=args.media_dir,
+    builder = get_builder(args.format)  # unknown format -> one-line ValueError before any file is read
+    is_mer = builder is BUILDERS["mer-caption"]
+    csvs = args.csv or []
+    if not csvs and not (is_mer and args.openset):
+        raise ValueError(f"{args.format}: give the annotation file with --csv"
+                         + (" (or the open-set label CSV with --openset)" if is_mer else ""))
+    if builder is BUILDERS["emer"] and len(csvs) > 1:
+        raise ValueError("emer: give one --csv file")
+    if is_mer and len(csvs) > 1:
+        raise ValueError("mer-caption: give one --csv (reasons) and the label file with --openset")
+    opts = dict(csv=(csvs if len(csvs) > 1 else csvs[0]) if csvs else None, media_dir=args.media_dir,
                 audio_dir=args.audio_dir, skip_missing=args.skip_missing, require_media=not args.no_media_check,
-                openset=args.openset, subtitles=args.subtitles, captions=args.captions, language=args.language)
+                openset=args.openset, subtitles=args.subtitles, captions=args.captions, language=args.language,
+                subtitle_language=args.language)
     if args.modality:
         opts["modality"] = args.modality
-    fmt = args.format.lower()
-    if fmt in ("emer",) and len(args.csv) > 1:
-        raise ValueError("emer: give one --csv file")
-    if fmt.startswith("mer") and fmt != "emer" and len(args.csv) > 1:
-        raise ValueError("mer-caption: give one --csv (reasons) and the label file with --openset")
+    sources = csvs + [p for p in (args.openset, args.captions, args.subtitles) if p]
     result = build(args.format, **opts)
     if not result.records:
-        raise ValueError(f"no records built from {', '.join(args.csv)} ({result.summary()})")
+        raise ValueError(f"no records built from {', '.join(sources)} ({result.summary()})")
     _validate(result.records, check_media=not args.no_media_check)
     out = Path(args.out)
     paths = _write_output(result.records, out, meta={
-        "format": result.format, "sources": args.csv, "media_dir": args.media_dir,
+        "format": result.format, "sources": sources, "media_dir": args.media_dir,
         "skipped_missing": result.skipped_missing, "skipped_empty": result.skipped_empty,
         "warnings": result.warnings})
     for w in result.warnings[:5]:

@@ -5,14 +5,16 @@ file(s) as ``csv`` plus ``media_dir`` / ``audio_dir`` / ``skip_missing`` / ``req
 options (documented on each function). :func:`write_built` stores records as JSON Lines plus a ``datasets`` folder
 (``save_to_disk``) typed with the EmoCue schema.
 
-Supported formats (see each module's docstring for what was confirmed against public files and what is assumed):
+Supported formats (see each module's docstring -- and ``docs/data.md`` -- for the layouts read, what was confirmed
+against public files and what is assumed; CSV tables may also be given as ``.xlsx``):
 
 =================  =====================================================================================
 ``emer``           EMER-V2 ``name,chinese,english`` and EMER-V1 ``names,emotions,subtitles,reasons``
-``mer-caption``    MER-Caption+ / MER2025: ``name,reason``; ``name,openset`` label lists; subtitles ``name,english``
-``dfew``           DFEW split files ``video_name,label`` (1-7)
-``mafw``           MAFW single-label files (11 classes) + descriptive caption files
-``speechcraft``    SpeechCraft annotation JSON/JSONL (labels + natural-language description), audio only
+``mer-caption``    MER-Caption+ / MER2025: ``name,reason``; ``name,openset`` label lists (alone or not); subtitles
+``dfew``           DFEW split files ``video_name,label`` (1-7); DFER-CLIP lists ``path frames label`` (0-based)
+``mafw``           MAFW single-set/multi-set/descriptive_text ``.xlsx``, ``clip label`` splits, tab-separated caption
+                   splits (GBK), DFER-CLIP lists; captions from any of the caption layouts
+``speechcraft``    SpeechCraft annotation JSON/JSONL (labels + description, e.g. ``text_style_target``), audio only
 =================  =====================================================================================
 """
 

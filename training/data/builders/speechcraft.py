@@ -1,15 +1,20 @@
 """SpeechCraft (expressive speech with natural-language descriptions) -> audio-only EmoCue records.
 
-Confirmed (thuhcsi/SpeechCraft README and the released annotation pipeline): the annotation JSON is an object keyed
-by clip id, each value holding ``"labels"``, a tab-separated ``key:value`` string
+Confirmed (thuhcsi/SpeechCraft README and the released annotation pipeline, ``AutomaticPipeline/Clustering.py`` and
+``llama-ft/llama_infer.py``): the annotation JSON is an object keyed ``<corpus>_<clip>`` (``LJSpeech_LJ010-0227``),
+each value holding ``"labels"``, a tab-separated ``key:value`` string
 (``age:..\\tgender:..\\tpitch:low|normal|high\\tvolume:low|normal|high\\tspeed:slow|normal|fast\\temotion:..\\t
-transcription: ...``), and the rewritten description (``"llama-instruction"`` in the pipeline output). Label values
-for pitch / speed / volume are low|normal|high, slow|normal|fast, low|normal|high.
+transcription: ...``), and a description: ``"text_style_target"`` (the template sentence written by the clustering
+step) or ``"llama-instruction"`` (the LLM rewrite; preferred when both are present). Label values for pitch / speed /
+volume are low|normal|high, slow|normal|fast, low|normal|high. The audio of such a key is looked up as the key
+itself, then as the clip part after the corpus prefix (``LJ010-0227``) and as ``<corpus>/<clip>``.
 
 Assumed for the released description files: the description may sit under ``description``, ``caption``,
-``instruction``, ``text`` or ``llama-instruction``; JSON Lines or a JSON list with an audio path field (``audio``,
-``audio_path``, ``path``, ``wav``, ``file``) and structured ``pitch``/``speed``/``volume``|``energy``/``emotion``/
-``transcript`` fields are read too. Chinese label keys (音高, 语速, 音量, 情感/语气, 文本) are mapped.
+``llama-instruction``, ``instruction``, ``text_style_target``, ``text`` or ``prompt``; an entry with none of these
+keys is an error naming the file, the entry and the keys found (an empty one is skipped and counted). JSON Lines or
+a JSON list with an audio path field (``audio``, ``audio_path``, ``path``, ``wav``, ``file``) and structured
+``pitch``/``speed``/``volume``|``energy``/``emotion``/``transcript`` fields are read too. Chinese label keys
+(音高, 语速, 音量, 情感/语气, 文本) are mapped.
 
 Records: ``audio`` = the resolved file (relative paths are taken under ``media_dir``), ``video`` null,
 ``modality`` "audio", ``subtitle`` = the transcript, ``cues.audio`` = pitch / energy / speed phrases from the labels
@@ -20,10 +25,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (AUDIO_EXTS, BuildResult, MediaPolicy, MediaResolver, MissingMediaError, RecordSink, as_path_list,
-                     clean_text, iter_jsonish, make_record, split_sentences)
+from .common import (AUDIO_EXTS, BuildResult, FormatError, MediaPolicy, MediaResolver, MissingMediaError, RecordSink,
+                     as_path_list, clean_text, iter_jsonish, make_record, split_sentences)
 
-_DESC_KEYS = ("description", "caption", "llama-instruction", "instruction", "text", "prompt")
+_DESC_KEYS = ("description", "caption", "llama-instruction", "instruction", "text_style_target", "text", "prompt")
 _PATH_KEYS = ("audio", "audio_path", "path", "wav", "file", "filepath", "audio_filepath")
 _ID_KEYS = ("id", "name", "key", "utt", "utt_id")
 _ZH_KEYS = {"音高": "pitch", "语速": "speed", "音量": "volume", "情感": "emotion", "语气": "tone", "文本": "transcription",
@@ -65,7 +70,7 @@ def audio_cues(labels: dict[str, str]) -> list[str]:
     return cues
 
 
-def build_speechcraft(csv, media_dir=None, audio_dir=None, skip_missing=False, require_media=True,
+def build_speechcraft(csv=None, media_dir=None, audio_dir=None, skip_missing=False, require_media=True,
                       **_unused) -> BuildResult:
     """Build audio-only records from SpeechCraft annotation JSON / JSONL file(s)."""
     paths = as_path_list(csv)
@@ -88,11 +93,16 @@ def build_speechcraft(csv, media_dir=None, audio_dir=None, skip_missing=False, r
                 sink.result_.warnings.append(f"{path}: entry {n} has neither an id nor an audio path; skipped")
                 continue
             rid = rid or Path(rel).stem
-            desc = next((clean_text(obj[k]) for k in _DESC_KEYS if isinstance(obj.get(k), str) and obj.get(k)), "")
+            present = [k for k in _DESC_KEYS if isinstance(obj.get(k), str)]
+            if not present:
+                entry = repr(key) if key else n
+                raise FormatError(f"{path}: entry {entry} has no description (expected one of "
+                                  f"{', '.join(_DESC_KEYS)}; found {', '.join(map(str, obj)) or 'no keys'})")
+            desc = next((clean_text(obj[k]) for k in present if clean_text(obj[k])), "")
             if not desc:
                 sink.empty()
                 continue
-            audio = _resolve(rel or rid, root, resolver, policy, sink)
+            audio = _resolve([rel] if rel else _key_candidates(rid), root, resolver, policy, sink)
             if audio is None:
                 continue
             cues = audio_cues(labels) or split_sentences(desc)
@@ -102,16 +112,24 @@ def build_speechcraft(csv, media_dir=None, audio_dir=None, skip_missing=False, r
     return sink.result()
 
 
-def _resolve(name, root, resolver, policy, sink):
-    p = Path(name)
-    if p.is_absolute() and p.is_file():
-        return str(p)
-    if root is not None and (root / p).is_file():
-        return str(root / p)
-    if resolver is not None:
-        hit = resolver.find(p.name)
-        if hit is not None:
-            return str(hit)
+def _key_candidates(key: str) -> list[str]:
+    """``LJSpeech_LJ010-0227`` -> itself, ``LJ010-0227``, ``LJSpeech/LJ010-0227`` (keys join corpus and clip)."""
+    corpus, sep, clip = key.partition("_")
+    return [key, clip, f"{corpus}/{clip}"] if sep and clip else [key]
+
+
+def _resolve(names, root, resolver, policy, sink):
+    for name in names:
+        p = Path(name)
+        if p.is_absolute() and p.is_file():
+            return str(p)
+        if root is not None and (root / p).is_file():
+            return str(root / p)
+        if resolver is not None:
+            hit = resolver.find(p.name)
+            if hit is not None:
+                return str(hit)
+    name, p = names[0], Path(names[0])
     if not policy.require_media:
         return str(root / p) if root is not None else name
     if resolver is None:

@@ -58,28 +58,22 @@ def load_gold(path: str | Path | None = None, split: str | None = None) -> list[
         raise FileNotFoundError(f"{p}: gold cue file not found")
     if split not in (None, "all", *SPLITS):
         raise ValueError(f"unknown split {split!r}; choose one of {['all', *SPLITS]}")
+    from .jsonl import read_jsonl
+
     records, seen = [], set()
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: line {n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict):
-            raise ValueError(f"{p}: line {n}: expected a JSON object, got {type(rec).__name__}")
+    for n, rec in read_jsonl(p, line_numbers=True):
         for key in ("id", "text"):
             if not isinstance(rec.get(key), str) or not rec[key].strip():
-                raise ValueError(f"{p}: line {n}: {key!r} must be a non-empty string")
+                raise ValueError(f"{p}:{n}: {key!r} must be a non-empty string")
         if rec["id"] in seen:
-            raise ValueError(f"{p}: line {n}: duplicate id {rec['id']!r}")
+            raise ValueError(f"{p}:{n}: duplicate id {rec['id']!r}")
         seen.add(rec["id"])
         if rec.get("split", "dev") not in SPLITS:
-            raise ValueError(f"{p}: line {n}: split {rec.get('split')!r} is not one of {list(SPLITS)}")
+            raise ValueError(f"{p}:{n}: split {rec.get('split')!r} is not one of {list(SPLITS)}")
         for d in DIMENSIONS:
             cues = rec.get(d, [])
             if not isinstance(cues, list) or not all(isinstance(c, str) and c.strip() for c in cues):
-                raise ValueError(f"{p}: line {n}: {d!r} must be a list of non-empty strings")
+                raise ValueError(f"{p}:{n}: {d!r} must be a list of non-empty strings")
         records.append({"id": rec["id"], "split": rec.get("split", "dev"), "style": rec.get("style", ""),
                         "text": rec["text"], **{d: list(rec.get(d, [])) for d in DIMENSIONS}})
     if not records:

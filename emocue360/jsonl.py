@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 
 
-def read_jsonl(path: str | os.PathLike, error: type[Exception] = ValueError) -> list[dict]:
-    """The JSON objects of a ``.jsonl`` file (blank lines skipped). A missing file raises ``FileNotFoundError``; a line
-    that is not a JSON object raises ``error`` with ``path:line: cause``."""
+def read_jsonl(path: str | os.PathLike, error: type[Exception] = ValueError, line_numbers: bool = False) -> list:
+    """The JSON objects of a ``.jsonl`` file (blank lines skipped), or ``(line number, object)`` pairs with
+    ``line_numbers`` (for callers that check fields and report ``path:line``). A missing file raises
+    ``FileNotFoundError``; a line that is not a JSON object raises ``error`` with ``path:line: cause``."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -24,5 +25,5 @@ def read_jsonl(path: str | os.PathLike, error: type[Exception] = ValueError) -> 
                 raise error(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
             if not isinstance(obj, dict):
                 raise error(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            records.append(obj)
+            records.append((lineno, obj) if line_numbers else obj)
     return records

@@ -60,12 +60,12 @@ def test_shipped_gold_set_and_its_fixed_split():
 
 
 @pytest.mark.parametrize("line, message", [
-    ("{not json", r"line 2: not valid JSON"),
-    ('{"id": "x", "text": ""}', r"line 2: 'text' must be a non-empty string"),
-    ('{"id": "a", "text": "t"}', r"line 2: duplicate id 'a'"),
-    ('{"id": "y", "text": "t", "split": "test"}', r"line 2: split 'test' is not one of"),
-    ('{"id": "y", "text": "t", "visual": "smile"}', r"line 2: 'visual' must be a list of non-empty strings"),
-    ('[1, 2]', r"line 2: expected a JSON object"),
+    ("{not json", r":2: invalid JSON"),
+    ('{"id": "x", "text": ""}', r":2: 'text' must be a non-empty string"),
+    ('{"id": "a", "text": "t"}', r":2: duplicate id 'a'"),
+    ('{"id": "y", "text": "t", "split": "test"}', r":2: split 'test' is not one of"),
+    ('{"id": "y", "text": "t", "visual": "smile"}', r":2: 'visual' must be a list of non-empty strings"),
+    ('[1, 2]', r":2: expected a JSON object"),
 ])
 def test_bad_gold_file_names_file_and_line(tmp_path, line, message):
     p = tmp_path / "gold.jsonl"
@@ -142,4 +142,4 @@ def test_cli_bad_gold_file_is_one_line(tmp_path, capsys):
     bad.write_text('{"id": "a"}\n', encoding="utf-8")
     assert main(["--gold", str(bad), "--split", "all"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and str(bad) in err and "line 1" in err and "\n" not in err
+    assert err.startswith("error:") and str(bad) in err and f"{bad}:1:" in err and "\n" not in err

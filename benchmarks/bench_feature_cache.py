@@ -1,4 +1,5 @@
-"""One training epoch of stage 1 (VECB) and stage 2 (AECB) with and without the frozen-feature cache, side by side.
+"""One training epoch of stage 1 (VECB), stage 2 (AECB) and stage 3 (instruction tuning) with and without the
+frozen-feature cache, side by side.
 
 Without the cache every step decodes its clips and runs the frozen encoder (CLIP vision / HuBERT) on them, which is
 what a naive loop over the frozen encoders does every epoch. With the cache the features were computed once (the
@@ -6,9 +7,11 @@ one-off extraction cost is printed too) and the epoch only reads them. Both runs
 data, batch size and seed; the times are the Trainer's ``train_runtime`` for exactly one epoch.
 
     python benchmarks/bench_feature_cache.py                 # tiny preset, synthetic clips (made if missing)
-    python benchmarks/bench_feature_cache.py --n 128 --batch 16 --stages 1
+    python benchmarks/bench_feature_cache.py --n 128 --batch 16 --stages 1,3
 
-Prints a table and the ratio (target >= 10x) and writes it as JSON to ``--out``.
+Prints a table and the ratios (targets: stages 1/2 >= 10x, stage 3 >= 5x) and writes them as JSON to ``--out``.
+Stage 3 starts from random bridges (``--bridges.allow_random``: the timing does not depend on their weights); without
+the cache it decodes and re-encodes every clip at every step (``cache.dir: null``).
 
 What bounds the ratio: without the cache an epoch costs decode + frozen encoder forward + bridge forward/backward,
 with it only the bridge. Video (16 frames through CLIP per clip) is far above 10x even on the tiny preset (measured
@@ -35,18 +38,22 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def run_stage(stage: int, data: str, work: Path, cache_dir: str, enabled: bool, batch: int, extra: list[str]):
-    if stage == 1:
-        from training.stage1_vecb import main
-        cfg = "training/configs/stage1_tiny.yaml"
-    else:
-        from training.stage2_aecb import main
-        cfg = "training/configs/stage2_tiny.yaml"
     out = work / f"stage{stage}_{'cache' if enabled else 'nocache'}"
-    argv = ["--config", str(ROOT / cfg), "--data.train", data, "--data.eval", "null", "--output_dir", str(out),
-            "--cache.dir", cache_dir, "--cache.enabled", str(enabled).lower(), "--num_train_epochs", "1",
+    argv = ["--data.train", data, "--data.eval", "null", "--output_dir", str(out), "--num_train_epochs", "1",
             "--max_steps", "-1", "--per_device_train_batch_size", str(batch), "--save_strategy", "no",
-            "--logging_steps", "1000", "--disable_tqdm", "true", *extra]
-    return main(argv)
+            "--logging_steps", "1000", "--disable_tqdm", "true"]
+    if stage == 3:
+        from training.stage3_sft import main
+
+        argv += ["--bridges.allow_random", "true", "--output.save_merged", "false", "--eval.loss_before_after", "false",
+                 "--cache.dir", cache_dir if enabled else "null"]
+    else:
+        from training.stage1_vecb import main as stage1
+        from training.stage2_aecb import main as stage2
+
+        main = stage1 if stage == 1 else stage2
+        argv += ["--cache.dir", cache_dir, "--cache.enabled", str(enabled).lower()]
+    return main(["--config", str(ROOT / f"training/configs/stage{stage}_tiny.yaml"), *argv, *extra])
 
 
 def main(argv=None) -> dict:
@@ -54,7 +61,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--data", default=None, help="EmoCue jsonl (default: synthetic clips generated into --work)")
     ap.add_argument("--n", type=int, default=96, help="synthetic clips to generate when --data is not given")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--stages", default="1,2")
+    ap.add_argument("--stages", default="1,2,3")
     ap.add_argument("--work", default=None)
     ap.add_argument("--out", default=None, help="JSON result path (default: WORK/bench_feature_cache.json)")
     args, extra = ap.parse_known_args(argv)
@@ -70,15 +77,15 @@ def main(argv=None) -> dict:
     cache_dir = str(work / "feature_cache")
     results = {}
     for stage in [int(s) for s in args.stages.split(",") if s]:
-        name = {1: "stage 1 (VECB, video)", 2: "stage 2 (AECB, audio)"}[stage]
+        name = {1: "stage 1 (VECB, video)", 2: "stage 2 (AECB, audio)", 3: "stage 3 (SFT, video + audio)"}[stage]
         # fill the cache once (its one-off cost is reported), then time one epoch each way
         t = time.perf_counter()
         first = run_stage(stage, data, work, cache_dir, True, args.batch, extra)
-        fill = first["feature_extraction_s"]
+        fill = first.get("feature_extraction_s", 0.0)
         cached = run_stage(stage, data, work, cache_dir, True, args.batch, extra)
         naive = run_stage(stage, data, work, cache_dir, False, args.batch, extra)
         results[name] = {
-            "clips": first["train_clips"],
+            "clips": first.get("train_clips", first.get("train_samples")),
             "epoch_without_cache_s": naive["train_runtime_s"],
             "epoch_with_cache_s": cached["train_runtime_s"],
             "ratio": naive["train_runtime_s"] / max(cached["train_runtime_s"], 1e-9),

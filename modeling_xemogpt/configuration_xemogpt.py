@@ -66,6 +66,8 @@ class XEmoGPTConfig(PreTrainedConfig):
         vision_config (`dict` or `CLIPVisionConfig`): the frozen CLIP vision tower.
         audio_config (`dict` or `HubertConfig`): the frozen HuBERT audio encoder.
         text_config (`dict` or `Qwen3Config`): the LLM.
+        use_vecb / use_aecb (`bool`, default to `True`): whether the video / audio emotional cue bridge is used. Off,
+            the frozen per-frame features go straight to the projection (the "-" rows of the paper's Table V).
         bridge_num_layers (`int`, defaults to 2): transformer encoder layers in VECB and in AECB (eq.1, eq.2).
         bridge_num_heads (`int`, defaults to 16): attention heads of the bridge layers.
         bridge_intermediate_ratio (`float`, defaults to 4.0): feed-forward width / hidden size in the bridges.
@@ -96,6 +98,8 @@ class XEmoGPTConfig(PreTrainedConfig):
     vision_config: dict | PreTrainedConfig | None = None
     audio_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
+    use_vecb: bool = True
+    use_aecb: bool = True
     bridge_num_layers: int = 2
     bridge_num_heads: int = 16
     bridge_intermediate_ratio: float = 4.0

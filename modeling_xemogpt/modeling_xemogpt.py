@@ -102,8 +102,9 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.vision_tower = vision_tower if vision_tower is not None else AutoModel.from_config(config.vision_config)
         self.audio_tower = audio_tower if audio_tower is not None else AutoModel.from_config(config.audio_config)
-        self.vecb = VideoEmotionalCueBridge(config)
-        self.aecb = AudioEmotionalCueBridge(config)
+        # Table V: a bridge switched off leaves the frozen per-frame features to the projection alone
+        self.vecb = VideoEmotionalCueBridge(config) if config.use_vecb else None
+        self.aecb = AudioEmotionalCueBridge(config) if config.use_aecb else None
         text_hidden = config.text_config.hidden_size
         self.video_projection = nn.Linear(config.vision_config.hidden_size, text_hidden)
         self.audio_projection = nn.Linear(config.audio_config.hidden_size, text_hidden)
@@ -208,7 +209,9 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         """``Z_v = Proj_v(VECB(X_v))``: ``[N, T, d_llm]`` (from pixels, or from precomputed ``frame_features``)."""
         if frame_features is None:
             frame_features = self.get_frame_features(pixel_values_videos)
-        hidden = self.vecb(frame_features.to(self.video_projection.weight.dtype))
+        hidden = frame_features.to(self.video_projection.weight.dtype)
+        if self.vecb is not None:
+            hidden = self.vecb(hidden)
         return self.video_projection(hidden)
 
     def get_audio_features(
@@ -223,7 +226,9 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
             audio_frame_features, audio_frame_mask = self.get_audio_frame_features(input_values, audio_attention_mask)
         elif audio_frame_mask is None:
             audio_frame_mask = audio_frame_features.new_ones(audio_frame_features.shape[:2], dtype=torch.long)
-        hidden = self.aecb(audio_frame_features.to(self.audio_projection.weight.dtype), audio_frame_mask)
+        hidden = audio_frame_features.to(self.audio_projection.weight.dtype)
+        if self.aecb is not None:
+            hidden = self.aecb(hidden, audio_frame_mask)
         return self.audio_projection(hidden), audio_frame_mask
 
     def get_placeholder_mask(self, input_ids: torch.Tensor, token_id: int, features: torch.Tensor, name: str):
@@ -346,6 +351,8 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         ):
             if source is None:
                 continue
+            if target is None:
+                raise ValueError(f"this model has no {name} (config.use_{name.lower()} is false): nothing to load into")
             if not isinstance(source, pretraining_cls):
                 path = Path(source)
                 if not (path / "config.json").is_file():
@@ -370,7 +377,8 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
             lora_alpha=self.config.lora_alpha,
             lora_dropout=self.config.lora_dropout,
             target_modules=rf"language_model\..*\.({targets})",
-            modules_to_save=["vecb", "aecb", "video_projection", "audio_projection"],
+            modules_to_save=[name for name in ("vecb", "aecb", "video_projection", "audio_projection")
+                             if getattr(self, name) is not None],
             task_type="CAUSAL_LM",
         )
         kwargs.update(overrides)

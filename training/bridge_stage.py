@@ -148,6 +148,10 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
         eval_records, eval_captions = bridge_records(stage, cfg.data.eval, "held-out set", cfg.data.max_eval_samples,
                                                      cfg.data.caption)
     encoders = FrozenMediaEncoders(cfg.model, device=device)
+    bridge = {"video": "vecb", "audio": "aecb"}[stage.medium]
+    if not getattr(encoders.config, f"use_{bridge}"):
+        raise ConfigError(f"model.config_overrides sets use_{bridge}: false, so there is no {bridge.upper()} to train "
+                          f"in {stage.name}")
     print_main(state, f"[{stage.name}] {len(train_records)} training clips, {len(eval_records)} held-out clips; "
                       f"frozen features cached under {cfg.cache.dir}")
     t_extract = time.perf_counter()

@@ -16,6 +16,24 @@ def _short_hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def tower_fingerprint(checkpoint: Path, tower: str, samples: int = 4096) -> str:
+    """A hash of the ``tower.*`` tensors of a safetensors checkpoint: names, shapes and (for large tensors) a strided
+    sample of their values, read lazily without loading the model."""
+    from safetensors import safe_open
+
+    files = sorted(checkpoint.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{checkpoint}: no *.safetensors weights in the base checkpoint")
+    h = hashlib.sha256()
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for name in sorted(k for k in f.keys() if k.startswith(tower + ".")):
+                t = f.get_tensor(name).reshape(-1)
+                h.update(f"{name}{tuple(t.shape)}".encode())
+                h.update(t[:: max(1, t.numel() // samples)].float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 class FrozenMediaEncoders:
     """The frozen towers of the XEmoGPT base model with the processor's media loading and preprocessing.
 
@@ -34,12 +52,12 @@ class FrozenMediaEncoders:
         self._model = model  # a model built from model_cfg already (stage 3), or None: built when first needed
 
     # -- identity ---------------------------------------------------------------------------------------------------
-    def _source(self) -> str:
+    def _source(self, tower: str) -> str:
+        """What identifies a tower's weights: the content of a base checkpoint's ``tower`` tensors (so checkpoints
+        that share their frozen towers share cached features), the paper's backbone ids, or the tiny preset's seed."""
         mc = self.model_cfg
         if mc.get("base_model"):
-            base = Path(mc.base_model)
-            stats = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in base.glob("*.safetensors"))
-            return f"base:{base.resolve()}:{_short_hash(stats)}"
+            return f"base:{tower_fingerprint(Path(mc.base_model), tower)}"
         if mc.preset == "paper":
             backbones = self.config.backbones or {}
             return f"paper:{backbones.get('vision')}|{backbones.get('audio')}"
@@ -53,13 +71,13 @@ class FrozenMediaEncoders:
     @property
     def video_encoder_name(self) -> str:
         c = self.config
-        return (f"video|{self._source()}|{_short_hash(c.vision_config.to_dict())}|{c.vision_feature_select}"
+        return (f"video|{self._source('vision_tower')}|{_short_hash(c.vision_config.to_dict())}|{c.vision_feature_select}"
                 f"|T{c.num_frames}|{self.model_cfg.get('torch_dtype')}|{self._settings(self.processor.video_processor)}")
 
     @property
     def audio_encoder_name(self) -> str:
         c = self.config
-        return (f"audio|{self._source()}|{_short_hash(c.audio_config.to_dict())}|sr{c.audio_sampling_rate}"
+        return (f"audio|{self._source('audio_tower')}|{_short_hash(c.audio_config.to_dict())}|sr{c.audio_sampling_rate}"
                 f"|max{c.max_audio_seconds}|{self.model_cfg.get('torch_dtype')}"
                 f"|{self._settings(self.processor.feature_extractor)}")
 

@@ -30,7 +30,7 @@ import torch
 
 from .config_utils import ConfigError, load_config, save_config, section, training_section
 from .data.sample import ANSWER_FORMATS, sample_from_record
-from .model_loading import build_base_model, build_processor, model_section
+from .model_loading import build_base_model, build_processor, model_section, xemogpt_config
 from .runtime import (
     apply_runtime,
     debug_section,
@@ -128,11 +128,16 @@ def cached_features(cfg, model, processor, sample_sets, state, rank, world):
     return CachedMediaFeatures(caches["video"], caches["audio"], keep_in_memory=bool(cfg.cache.preload))
 
 
-def check_bridges(cfg) -> dict:
-    """The stage-1/2 folders (config.json + model.safetensors), or a clear error."""
+def check_bridges(cfg, config) -> dict:
+    """The stage-1/2 folders (config.json + model.safetensors) of the bridges ``config`` uses, or a clear error."""
     found = {}
     for name, stage in (("vecb", "stage 1 (training/stage1_vecb.py)"), ("aecb", "stage 2 (training/stage2_aecb.py)")):
         path = cfg.bridges.get(name)
+        if not getattr(config, f"use_{name}"):
+            if path:
+                raise ConfigError(f"bridges.{name} is set but the model has no {name.upper()} (use_{name}: false in "
+                                  "model.config_overrides); drop one of the two")
+            continue
         if not path:
             if cfg.bridges.allow_random:
                 continue
@@ -255,7 +260,7 @@ def run(cfg) -> dict:
     state, rank, world = rank_info()
     out_dir = cfg.training.output_dir
     resume = resolve_resume(cfg.training.get("resume_from_checkpoint"), out_dir)
-    bridges = check_bridges(cfg)
+    bridges = check_bridges(cfg, xemogpt_config(cfg.model))
     train_samples = build_samples(cfg.data.train, "training set", cfg)
     eval_samples = build_samples(cfg.data.eval, "held-out set", cfg) if cfg.data.get("eval") else []
     counts = {m: sum(s["modality"] == m for s in train_samples) for m in ("visual", "audio", "multimodal")}
@@ -283,7 +288,9 @@ def run(cfg) -> dict:
     if cfg.lora.get("extra_modules_to_save"):
         peft_config.modules_to_save = list(peft_config.modules_to_save or []) + list(cfg.lora.extra_modules_to_save)
 
+    t_extract = time.perf_counter()
     features = cached_features(cfg, model, processor, (train_samples, eval_samples), state, rank, world)
+    extract_seconds = time.perf_counter() - t_extract
     train_ds = datasets.Dataset.from_list(train_samples)
     eval_ds = datasets.Dataset.from_list(eval_samples) if eval_samples else None
     collator = XEmoGPTSFTCollator(processor, max_length=cfg.data.get("max_length"),
@@ -300,7 +307,7 @@ def run(cfg) -> dict:
         save_config(cfg, Path(out_dir) / "stage_config.yaml")
 
     figures = {"stage": STAGE, "train_samples": len(train_samples), "train_modalities": counts, "world_size": world,
-               "trainable_parameters": summary}
+               "trainable_parameters": summary, "feature_extraction_s": extract_seconds}
     do_eval = eval_ds is not None and cfg.eval.get("loss_before_after")
     if do_eval and not resume:
         figures["heldout_loss_before"] = float(trainer.evaluate()["eval_loss"])

@@ -60,3 +60,37 @@ def cue_accuracy(predictions: Sequence[str], records: Sequence[dict]) -> dict:
         "per_factor": {f: sum(v) / len(v) for f, v in sorted(per_factor.items())},
         "num_cues": len(every),
     }
+
+
+def swap_media(records: Sequence[dict], kind: str, seed: int = 0) -> list[dict]:
+    """The shuffled-media control: every record that has ``kind`` ("video" or "audio") gets another record's
+    ``kind`` (a random derangement, so no record keeps its own), everything else unchanged. A model that reads that
+    modality then names the *other* clip's cues, and its cue-naming rate for that modality drops to about chance.
+
+    A multimodal record whose audio is its video's own track keeps that track (``audio`` is set to the clip) when its
+    video is swapped, and vice versa, so only one modality changes.
+    """
+    import random
+
+    def audio_of(r):
+        return r.get("audio") or (r.get("video") if r.get("modality") == "multimodal" else None)
+
+    source = (lambda r: r.get("video") if r.get("modality") != "audio" else None) if kind == "video" else audio_of
+    if kind not in ("video", "audio"):
+        raise ValueError(f"kind must be 'video' or 'audio', got {kind!r}")
+    holders = [i for i, r in enumerate(records) if source(r)]
+    if len(holders) < 2:
+        raise ValueError(f"swapping {kind} needs at least two records with {kind}")
+    rng = random.Random(seed)
+    order = holders[:]
+    while any(a == b for a, b in zip(order, holders)):
+        rng.shuffle(order)
+    out = [dict(r) for r in records]
+    for target, donor in zip(holders, order):
+        r = out[target]
+        if kind == "video":
+            r["audio"] = audio_of(records[target])  # keep its own audio track
+            r["video"] = records[donor]["video"]
+        else:
+            r["audio"] = audio_of(records[donor])
+    return out

@@ -76,6 +76,11 @@ class XEmoGPTConfig(PreTrainedConfig):
         vision_feature_select (`str`, defaults to `"cls"`): per-frame feature from CLIP's last hidden state:
             `"cls"` (the paper), `"patch_mean"` (mean of patch tokens) or `"cls_patch_mean"` (their sum).
         contrastive_dim (`int`, defaults to 256): shared space of the stage-1/2 InfoNCE heads (eq.3, eq.6).
+        contrastive_gather_across_ranks (`bool`, defaults to `True`): under data-parallel training (DDP, DeepSpeed,
+            FSDP), gather the text embeddings of every rank with gradients so that each clip's InfoNCE negatives are
+            the whole global batch, as in one process on that batch (CLIP-style); `False` keeps each rank's local
+            batch only, so the objective changes with the number of processes. A no-op in one process and in
+            eval mode.
         vecb_text_embed_dim / aecb_text_embed_dim (`int`): width of the frozen text embeddings the bridges are
             aligned with in stage 1 (CLIP text, 768) and stage 2 (LaBSE, 768).
         temperature_init (`float`, defaults to 0.07): initial value of the learnable InfoNCE temperature.
@@ -105,6 +110,7 @@ class XEmoGPTConfig(PreTrainedConfig):
     audio_sampling_rate: int = 16000
     vision_feature_select: str = "cls"
     contrastive_dim: int = 256
+    contrastive_gather_across_ranks: bool = True
     vecb_text_embed_dim: int = 768
     aecb_text_embed_dim: int = 768
     temperature_init: float = 0.07

@@ -34,7 +34,7 @@ def contrastive_logits(query: torch.Tensor, keys: torch.Tensor, logit_scale: tor
     """Cosine similarities divided by the temperature, ``[N_query, N_keys]``."""
     query = F.normalize(query, dim=-1)
     keys = F.normalize(keys, dim=-1)
-    return logit_scale.clamp(max=math.log(100.0)).exp() * query @ keys.t()
+    return logit_scale.clamp(max=math.log(100.0)).exp().reshape(()) * query @ keys.t()
 
 
 def gather_across_ranks(rows: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -88,7 +88,15 @@ class ContrastiveAlignmentHead(nn.Module):
         self.text_projection = nn.Linear(text_dim, contrastive_dim)
         self.temperature_init = temperature_init
         self.gather_across_ranks = gather_across_ranks
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature_init)))
+        # one element, not a 0-dim scalar: FSDP2's fully_shard rejects scalar parameters (and DeepSpeed 0.19.8 cannot
+        # broadcast them); a scalar from an older checkpoint loads into it (see _load_from_state_dict)
+        self.logit_scale = nn.Parameter(torch.tensor([math.log(1.0 / temperature_init)]))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "logit_scale"
+        if key in state_dict and state_dict[key].dim() == 0:  # checkpoints before the 1-element parameter
+            state_dict[key] = state_dict[key].reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, pooled: torch.Tensor, text_embeds: torch.Tensor):
         """Returns (loss, normalised modality embeddings, normalised text embeddings) of this rank's clips."""

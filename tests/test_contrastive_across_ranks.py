@@ -10,39 +10,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from modeling_xemogpt import AECBForPretraining, VECBForPretraining, XEmoGPTConfig
 from modeling_xemogpt.contrastive import gather_across_ranks, info_nce_loss
-from modeling_xemogpt.modeling_vecb import random_frame_mask
+from stage_batches import GLOBAL_BATCH, make_batch, make_model, rows
 
-GLOBAL_BATCH = 8
 WORLD = 2
-
-
-def make_model(kind: str, gather: bool):
-    config = XEmoGPTConfig.from_preset(
-        "tiny", vecb_text_embed_dim=12, aecb_text_embed_dim=10, bridge_dropout=0.0,
-        contrastive_gather_across_ranks=gather,
-    )
-    torch.manual_seed(0)  # the same initial weights in every process
-    return (VECBForPretraining if kind == "vecb" else AECBForPretraining)(config).train()
-
-
-def make_batch(kind: str) -> dict:
-    """One global batch, fixed by the seed (eq.4 permutations and eq.5 masks given, so every rank agrees)."""
-    g = torch.Generator().manual_seed(1)
-    if kind == "vecb":
-        order = torch.stack([torch.randperm(16, generator=g) if i % 2 else torch.arange(16) for i in range(GLOBAL_BATCH)])
-        mask = random_frame_mask(GLOBAL_BATCH, 16, 0.25, generator=g)  # the same count per clip, as in training
-        return {"frame_features": torch.randn(GLOBAL_BATCH, 16, 64, generator=g),
-                "text_embeds": torch.randn(GLOBAL_BATCH, 12, generator=g), "frame_order": order, "mfm_mask": mask}
-    lengths = torch.randint(5, 21, (GLOBAL_BATCH,), generator=g)
-    attention_mask = (torch.arange(20)[None, :] < lengths[:, None]).long()
-    return {"audio_features": torch.randn(GLOBAL_BATCH, 20, 64, generator=g), "attention_mask": attention_mask,
-            "text_embeds": torch.randn(GLOBAL_BATCH, 10, generator=g)}
-
-
-def rows(batch: dict, start: int, stop: int) -> dict:
-    return {k: v[start:stop] for k, v in batch.items()}
 
 
 def loss_and_grads(model, batch: dict, scale: float = 1.0):
@@ -150,3 +121,25 @@ def test_gather_is_a_no_op_in_one_process():
     logits = 10.0 * torch.nn.functional.normalize(q, dim=-1) @ torch.nn.functional.normalize(k, dim=-1).t()
     expected = torch.nn.functional.cross_entropy(logits, torch.tensor([3, 4]))
     assert info_nce_loss(q, k, scale, positive_offset=3).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_scalar_temperature_of_older_checkpoints_still_loads(tmp_path):
+    """The temperature is a 1-element parameter (FSDP2 and DeepSpeed 0.19.8 reject 0-dim ones); stage-1/2 outputs
+    saved with the former 0-dim one still load, and stage 3 still takes their bridge."""
+    from safetensors.torch import save_file
+
+    from modeling_xemogpt import XEmoGPTForConditionalGeneration
+    from stage_batches import tiny_config
+
+    old = make_model("vecb")
+    assert old.alignment.logit_scale.shape == (1,)
+    state = {k: v.detach().clone() for k, v in old.state_dict().items()}
+    state["alignment.logit_scale"] = torch.tensor(2.5)  # as checkpoints before this change hold it
+    fresh = make_model("vecb")
+    fresh.load_state_dict(state)  # torch path (e.g. the Trainer resuming a checkpoint)
+    assert fresh.alignment.logit_scale.shape == (1,) and fresh.alignment.logit_scale.detach().item() == 2.5
+    old.config.save_pretrained(tmp_path)
+    save_file(state, tmp_path / "model.safetensors")
+    torch.manual_seed(1)
+    model = XEmoGPTForConditionalGeneration(tiny_config()).load_bridges(vecb=tmp_path)
+    assert torch.equal(model.vecb.position_embedding, state["bridge.position_embedding"])

@@ -346,13 +346,13 @@ def bridge_fingerprint(module: torch.nn.Module) -> str:
 def rank_info():
     from accelerate import PartialState
 
+    from .engines import cpu_launch_backend
+
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world > 1 and not torch.cuda.is_available():
-        # several processes without GPUs (accelerate launch --num_processes N on a CPU machine): DDP over gloo.
-        # TrainingArguments reads the same flag, so the Trainer's state agrees with ours.
-        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+    # several processes without GPUs (accelerate launch --num_processes N on a CPU machine): DDP or DeepSpeed over gloo
+    backend = cpu_launch_backend(world)
     cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    state = PartialState(cpu=cpu)
+    state = PartialState(cpu=cpu, **({"backend": backend} if backend else {}))
     return state, state.process_index, state.num_processes
 
 
@@ -597,7 +597,9 @@ def bridge_training_defaults(output_dir: str, **overrides) -> dict:
 
 def training_arguments(cls, training_cfg: dict):
     """Instantiate ``cls`` (TrainingArguments/SFTConfig) from the ``training`` section, dropping the resume field."""
-    kwargs = dict(training_cfg)
+    from .engines import default_ddp_backend
+
+    kwargs = default_ddp_backend(dict(training_cfg))
     kwargs.pop("resume_from_checkpoint", None)
     if not torch.cuda.is_available():
         kwargs["dataloader_pin_memory"] = False  # nothing to pin to (and torch warns about it)

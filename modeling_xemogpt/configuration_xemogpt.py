@@ -5,7 +5,13 @@ from __future__ import annotations
 import copy
 
 from transformers import CLIPVisionConfig, HubertConfig, PreTrainedConfig, Qwen3Config
-from transformers.configuration_utils import SubConfigSpec
+
+try:  # transformers >= 5.2x declares sub-configs with SubConfigSpec and builds them itself
+    from transformers.configuration_utils import SubConfigSpec
+except ImportError:  # earlier transformers 5 releases (e.g. 5.17): classes only, built in __post_init__ below
+    SubConfigSpec = None
+
+SUB_CONFIG_CLASSES = {"vision_config": CLIPVisionConfig, "audio_config": HubertConfig, "text_config": Qwen3Config}
 
 # Backbones named by the paper (§VI-A). Stage-1/2 text encoders are used by the training recipe only.
 PAPER_BACKBONES = {
@@ -92,11 +98,10 @@ class XEmoGPTConfig(PreTrainedConfig):
     """
 
     model_type = "xemogpt"
-    sub_configs_defaults = {
-        "vision_config": SubConfigSpec(config_class=CLIPVisionConfig),
-        "audio_config": SubConfigSpec(config_class=HubertConfig),
-        "text_config": SubConfigSpec(config_class=Qwen3Config),
-    }
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {key: SubConfigSpec(config_class=cls) for key, cls in SUB_CONFIG_CLASSES.items()}
+    else:
+        sub_configs = dict(SUB_CONFIG_CLASSES)
 
     vision_config: dict | PreTrainedConfig | None = None
     audio_config: dict | PreTrainedConfig | None = None
@@ -128,6 +133,11 @@ class XEmoGPTConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        if SubConfigSpec is None:
+            for key, cls in SUB_CONFIG_CLASSES.items():
+                value = getattr(self, key)
+                if value is None or isinstance(value, dict):
+                    setattr(self, key, cls(**(value or {})))
         if self.lora_target_modules is None:
             self.lora_target_modules = ["q_proj", "k_proj", "v_proj"]
         if self.vision_feature_select not in ("cls", "patch_mean", "cls_patch_mean"):
@@ -147,7 +157,7 @@ class XEmoGPTConfig(PreTrainedConfig):
             raise ValueError(f"unknown XEmoGPT preset {name!r}; choose one of {sorted(PRESETS)}")
         kwargs = copy.deepcopy(PRESETS[name])
         for key, value in overrides.items():
-            if key in cls.sub_configs_defaults and isinstance(value, dict):
+            if key in SUB_CONFIG_CLASSES and isinstance(value, dict):
                 kwargs[key] = {**kwargs.get(key, {}), **value}
             else:
                 kwargs[key] = value

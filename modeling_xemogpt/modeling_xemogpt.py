@@ -331,8 +331,9 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
         model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
         if not is_first_iteration and kwargs.get("use_cache", True):
-            # like pixels and waveforms (dropped by transformers), media features are consumed at prefill only
-            for key in ("video_frame_features", "audio_frame_features", "audio_frame_mask", "audio_attention_mask"):
+            # media are consumed at prefill only (transformers drops pixels, and waveforms only since 5.2x)
+            for key in ("pixel_values_videos", "input_values", "video_frame_features", "audio_frame_features",
+                        "audio_frame_mask", "audio_attention_mask"):
                 model_inputs.pop(key, None)
         return model_inputs
 

@@ -5,7 +5,7 @@
 * FSDP: accelerate 1.15 does not run FSDP on CPU (it would silently use DDP, and the stage scripts refuse), so each
   stage's model is sharded with accelerate's own FSDP2 preparation and our YAML's settings (tests/fsdp_cpu_worker.py)
   and trained for two steps against an unsharded copy on the whole batch.
-* ZeRO-3 (bridge stages) and DDP equality: slower, run with ``XEMOGPT_SLOW_TESTS=1``.
+* ZeRO-3 (bridge stages) and DDP (stages 2-3): slower, run with ``XEMOGPT_SLOW_TESTS=1``.
 """
 
 from __future__ import annotations
@@ -186,10 +186,18 @@ def test_deepspeed_zero3_bridge_stages_match_zero2(zero2, synthetic, tmp_path):
 
 @slow
 @needs_deepspeed
-def test_ddp_equals_one_process_on_the_global_batch(zero2, synthetic, tmp_path):
-    run_stages(ACCELERATE_CONFIGS / "cpu_2proc.yaml", bridge_runs(synthetic, tmp_path, zero2 / "cache")[:1],
-               tmp_path, 29535)
+def test_ddp_stages_2_and_3(zero2, synthetic, tmp_path):
+    """DDP over gloo (stage 1 runs in tests/test_training_distributed.py): stage 2 equals ZeRO-2, which equals one
+    process; stage 3 with per-sample gradient blocking (some branches unused in a step) runs."""
+    runs = bridge_runs(synthetic, tmp_path, zero2 / "cache")[:1]
+    runs.append(["stage3", stage_argv("stage3", synthetic, tmp_path / "s3", zero2 / "cache", max_steps=3,
+                                      per_device_train_batch_size=2, **{"bridges.vecb": zero2 / "s1",
+                                                                        "bridges.aecb": zero2 / "s2"})])
+    run_stages(ACCELERATE_CONFIGS / "cpu_2proc.yaml", runs, tmp_path, 29535)
     w_zero2, w_ddp = (load_file(d / "s2" / "model.safetensors") for d in (zero2, tmp_path))
     diff = max(float((w_zero2[k] - w_ddp[k]).abs().max()) for k in w_zero2)
     print(f"\nstage 2: DDP vs ZeRO-2 (= one process) final weights max |diff| {diff:.2e}")
     assert diff < 1e-4
+    metrics = json.loads((tmp_path / "s3" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["global_step"] == 3
+    assert (tmp_path / "s3" / "merged" / "model.safetensors").is_file()

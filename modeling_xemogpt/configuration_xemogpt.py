@@ -5,7 +5,13 @@ from __future__ import annotations
 import copy
 
 from transformers import CLIPVisionConfig, HubertConfig, PreTrainedConfig, Qwen3Config
-from transformers.configuration_utils import SubConfigSpec
+
+try:  # transformers >= 5.2x declares sub-configs with SubConfigSpec and builds them itself
+    from transformers.configuration_utils import SubConfigSpec
+except ImportError:  # earlier transformers 5 releases (e.g. 5.17): classes only, built in __post_init__ below
+    SubConfigSpec = None
+
+SUB_CONFIG_CLASSES = {"vision_config": CLIPVisionConfig, "audio_config": HubertConfig, "text_config": Qwen3Config}
 
 # Backbones named by the paper (§VI-A). Stage-1/2 text encoders are used by the training recipe only.
 PAPER_BACKBONES = {
@@ -78,6 +84,11 @@ class XEmoGPTConfig(PreTrainedConfig):
         vision_feature_select (`str`, defaults to `"cls"`): per-frame feature from CLIP's last hidden state:
             `"cls"` (the paper), `"patch_mean"` (mean of patch tokens) or `"cls_patch_mean"` (their sum).
         contrastive_dim (`int`, defaults to 256): shared space of the stage-1/2 InfoNCE heads (eq.3, eq.6).
+        contrastive_gather_across_ranks (`bool`, defaults to `True`): under data-parallel training (DDP, DeepSpeed,
+            FSDP), gather the text embeddings of every rank with gradients so that each clip's InfoNCE negatives are
+            the whole global batch, as in one process on that batch (CLIP-style); `False` keeps each rank's local
+            batch only, so the objective changes with the number of processes. A no-op in one process and in
+            eval mode.
         vecb_text_embed_dim / aecb_text_embed_dim (`int`): width of the frozen text embeddings the bridges are
             aligned with in stage 1 (CLIP text, 768) and stage 2 (LaBSE, 768).
         temperature_init (`float`, defaults to 0.07): initial value of the learnable InfoNCE temperature.
@@ -89,11 +100,10 @@ class XEmoGPTConfig(PreTrainedConfig):
     """
 
     model_type = "xemogpt"
-    sub_configs_defaults = {
-        "vision_config": SubConfigSpec(config_class=CLIPVisionConfig),
-        "audio_config": SubConfigSpec(config_class=HubertConfig),
-        "text_config": SubConfigSpec(config_class=Qwen3Config),
-    }
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {key: SubConfigSpec(config_class=cls) for key, cls in SUB_CONFIG_CLASSES.items()}
+    else:
+        sub_configs = dict(SUB_CONFIG_CLASSES)
 
     vision_config: dict | PreTrainedConfig | None = None
     audio_config: dict | PreTrainedConfig | None = None
@@ -109,6 +119,7 @@ class XEmoGPTConfig(PreTrainedConfig):
     audio_sampling_rate: int = 16000
     vision_feature_select: str = "cls"
     contrastive_dim: int = 256
+    contrastive_gather_across_ranks: bool = True
     vecb_text_embed_dim: int = 768
     aecb_text_embed_dim: int = 768
     temperature_init: float = 0.07
@@ -126,6 +137,11 @@ class XEmoGPTConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        if SubConfigSpec is None:
+            for key, cls in SUB_CONFIG_CLASSES.items():
+                value = getattr(self, key)
+                if value is None or isinstance(value, dict):
+                    setattr(self, key, cls(**(value or {})))
         if self.lora_target_modules is None:
             self.lora_target_modules = ["q_proj", "k_proj", "v_proj"]
         if self.vision_feature_select not in ("cls", "patch_mean", "cls_patch_mean"):
@@ -145,7 +161,7 @@ class XEmoGPTConfig(PreTrainedConfig):
             raise ValueError(f"unknown XEmoGPT preset {name!r}; choose one of {sorted(PRESETS)}")
         kwargs = copy.deepcopy(PRESETS[name])
         for key, value in overrides.items():
-            if key in cls.sub_configs_defaults and isinstance(value, dict):
+            if key in SUB_CONFIG_CLASSES and isinstance(value, dict):
                 kwargs[key] = {**kwargs.get(key, {}), **value}
             else:
                 kwargs[key] = value

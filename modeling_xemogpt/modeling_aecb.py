@@ -51,7 +51,8 @@ class AECBForPretraining(BridgePreTrainedModel):
         super().__init__(config)
         self.bridge = AudioEmotionalCueBridge(config)
         self.alignment = ContrastiveAlignmentHead(
-            config.audio_config.hidden_size, config.aecb_text_embed_dim, config.contrastive_dim, config.temperature_init
+            config.audio_config.hidden_size, config.aecb_text_embed_dim, config.contrastive_dim, config.temperature_init,
+            gather_across_ranks=config.contrastive_gather_across_ranks,
         )
         self.post_init()
 

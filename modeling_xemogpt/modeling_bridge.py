@@ -67,6 +67,11 @@ class BridgePreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
+    def get_input_embeddings(self):
+        """The bridge pretraining models read frozen features, not tokens: no input embeddings (``None``, which is
+        what accelerate's FSDP2 preparation and other callers of this hook expect from such a model)."""
+        return None
+
     def _init_weights(self, module):
         """transformers' initialisation, plus the bridges' own parameters: a module that owns some (the VECB position
         embedding, the MFM mask token, the InfoNCE temperature) initialises them in ``_init_own_parameters``."""

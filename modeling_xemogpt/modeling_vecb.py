@@ -109,7 +109,8 @@ class VECBForPretraining(BridgePreTrainedModel):
         hidden_size = config.vision_config.hidden_size
         self.bridge = VideoEmotionalCueBridge(config)
         self.alignment = ContrastiveAlignmentHead(
-            hidden_size, config.vecb_text_embed_dim, config.contrastive_dim, config.temperature_init
+            hidden_size, config.vecb_text_embed_dim, config.contrastive_dim, config.temperature_init,
+            gather_across_ranks=config.contrastive_gather_across_ranks,
         )
         self.temporal_head = nn.Sequential(
             nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.Linear(hidden_size, 1)

@@ -336,8 +336,9 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
     def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
         model_inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
         if not is_first_iteration and kwargs.get("use_cache", True):
-            # like pixels and waveforms (dropped by transformers), media features are consumed at prefill only
-            for key in ("video_frame_features", "audio_frame_features", "audio_frame_mask", "audio_attention_mask"):
+            # media are consumed at prefill only (transformers drops pixels, and waveforms only since 5.2x)
+            for key in ("pixel_values_videos", "input_values", "video_frame_features", "audio_frame_features",
+                        "audio_frame_mask", "audio_attention_mask"):
                 model_inputs.pop(key, None)
         return model_inputs
 
@@ -357,7 +358,9 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
                 path = Path(source)
                 if not (path / "config.json").is_file():
                     raise FileNotFoundError(f"{path}: no {name} checkpoint here (expected config.json + model.safetensors)")
-                source = pretraining_cls.from_pretrained(path)
+                # only the bridge is used: a head parameter of another shape (the 0-dim InfoNCE temperature of older
+                # stage-1/2 outputs) must not stop the load; the bridge's own shapes are checked below
+                source = pretraining_cls.from_pretrained(path, ignore_mismatched_sizes=True)
             state = source.bridge.state_dict()
             expected = {k: v.shape for k, v in target.state_dict().items()}
             got = {k: v.shape for k, v in state.items()}

@@ -20,6 +20,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 else
   echo "[setup] .venv is up to date"
 fi
+# the engine tests (tests/test_training_engines.py) also run DeepSpeed, an optional extra: a source archive that imports
+# torch to build, so it is built against the venv's torch (version pinned in constraints.txt)
+if [ "${1:-}" = "--test" ] && ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('deepspeed') is None)"; then
+  echo "[setup] installing the deepspeed extra for the engine tests"
+  .venv/bin/python -m pip install -q -c constraints.txt --no-build-isolation deepspeed 2>&1 | { grep -v "^WARNING: Location" || true; }
+fi
 # evaluate.load("emocue360") from any directory: copy the metric into evaluate's module cache (idempotent)
 .venv/bin/python -m emocue360.install >/dev/null
 if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then

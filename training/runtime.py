@@ -40,13 +40,13 @@ def rank_info():
     """``(state, rank, world_size)`` of this process (``accelerate launch`` or a plain ``python``)."""
     from accelerate import PartialState
 
+    from .engines import cpu_launch_backend
+
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world > 1 and not torch.cuda.is_available():
-        # several processes without GPUs (accelerate launch --num_processes N on a CPU machine): DDP over gloo.
-        # TrainingArguments reads the same flag, so the Trainer's state agrees with ours.
-        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+    # several processes without GPUs (accelerate launch --num_processes N on a CPU machine): DDP or DeepSpeed over gloo
+    backend = cpu_launch_backend(world)
     cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    state = PartialState(cpu=cpu)
+    state = PartialState(cpu=cpu, **({"backend": backend} if backend else {}))
     return state, state.process_index, state.num_processes
 
 
@@ -61,7 +61,10 @@ def training_arguments(cls, training_cfg: dict):
     ``HfArgumentParser`` (the section's keys were checked against ``cls`` when the config was loaded)."""
     from transformers import HfArgumentParser
 
-    kwargs = {k: v for k, v in dict(training_cfg).items() if k != "resume_from_checkpoint" and v is not None}
+    from .engines import default_ddp_backend
+
+    kwargs = {k: v for k, v in default_ddp_backend(dict(training_cfg)).items()
+              if k != "resume_from_checkpoint" and v is not None}
     if not torch.cuda.is_available():
         kwargs["dataloader_pin_memory"] = False  # nothing to pin to (and torch warns about it)
     for k, v in list(kwargs.items()):  # YAML 1.1 reads a bare `no` as False

@@ -39,6 +39,7 @@ def defaults() -> dict:
     return dict(
         model=model_section(),
         bridges=section(vecb=None, aecb=None),
+        # label_field: a record field, or a dotted path such as factors.mouth; or a list of them (one row each)
         data=section(train=None, test=None, label_field="emotion", max_train_samples=None, max_test_samples=None),
         cache=section(dir=".cache/xemogpt-features", batch_size=32, num_workers=0, dtype="float32"),
         runtime=runtime_section(),
@@ -47,12 +48,20 @@ def defaults() -> dict:
     )
 
 
-def _labelled(path, what, label_field, limit):
-    records = [r for r in load_stage_records(path, what) if r.get(label_field)]
+def record_label(record: dict, field: str):
+    """The value of ``field`` in a record; a dotted path reads nested dicts (``factors.mouth``)."""
+    value = record
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value or None
+
+
+def _labelled(path, what, label_fields, limit):
+    records = [r for r in load_stage_records(path, what) if any(record_label(r, f) for f in label_fields)]
     if limit:
         records = records[: int(limit)]
     if not records:
-        raise ConfigError(f"{what} {str(path)!r} has no record with a {label_field!r} label")
+        raise ConfigError(f"{what} {str(path)!r} has no record with a {' / '.join(label_fields)} label")
     return records
 
 
@@ -114,48 +123,65 @@ def main(argv: list[str] | None = None) -> dict:
     return run(cfg)
 
 
-def run(cfg) -> dict:
+def probe_rows(encoders: FrozenMediaEncoders, cfg, train: list[dict], test: list[dict], label_fields: list[str],
+               bridges: dict, kinds=("visual", "audio")) -> list[dict]:
+    """Table IV rows: for each modality in ``kinds`` and each label field, a linear probe on the raw frozen features
+    and on the output of the bridge in ``bridges`` (``{"vecb": dir, "aecb": dir}``), held-out UAR/WAR."""
     from modeling_xemogpt.modeling_aecb import AECBForPretraining
     from modeling_xemogpt.modeling_vecb import VECBForPretraining
 
-    from .metrics import write_json
-
-    t0 = time.perf_counter()
-    apply_runtime(cfg)
-    label = cfg.data.label_field
-    train = _labelled(cfg.data.train, "training set", label, cfg.data.max_train_samples)
-    test = _labelled(cfg.data.test, "test set", label, cfg.data.max_test_samples)
-    encoders = FrozenMediaEncoders(cfg.model, device=cfg.probe.get("device") or "cpu")
     rows = []
-    for kind in cfg.probe.modalities:
+    for kind in kinds:
         if kind not in ("visual", "audio"):
             raise ConfigError(f"probe.modalities: use 'visual' and/or 'audio', got {kind!r}")
         tr_rec, tr_feats = _features(encoders, cfg, train, kind)
         te_rec, te_feats = _features(encoders, cfg, test, kind)
         if not tr_rec or not te_rec:
             continue
-        y_tr = [r[label] for r in tr_rec]
-        y_te = [r[label] for r in te_rec]
         raw_name = "CLIP" if kind == "visual" else "HuBERT"
         variants = [(raw_name, None)]
-        bridge_dir = cfg.bridges.get("vecb" if kind == "visual" else "aecb")
-        if bridge_dir:
-            if not (Path(bridge_dir) / "config.json").exists():
-                raise ConfigError(f"bridges.{'vecb' if kind == 'visual' else 'aecb'} {bridge_dir!r} holds no bridge "
-                                  "checkpoint (run stage 1/2 first)")
+        name = "vecb" if kind == "visual" else "aecb"
+        if bridges.get(name):
+            if not (Path(bridges[name]) / "config.json").exists():
+                raise ConfigError(f"bridges.{name} {bridges[name]!r} holds no bridge checkpoint (run stage 1/2 first)")
             cls = VECBForPretraining if kind == "visual" else AECBForPretraining
-            bridge = cls.from_pretrained(bridge_dir).bridge.eval()
-            variants.append((raw_name + ("+VECB" if kind == "visual" else "+AECB"), bridge))
-        for name, bridge in variants:
-            res = fit_probe(_pool(tr_feats, bridge, kind), y_tr, _pool(te_feats, bridge, kind), y_te,
-                            C=float(cfg.probe.C), max_iter=int(cfg.probe.max_iter))
-            rows.append({"model": name, "modal": "V" if kind == "visual" else "A", **res,
-                         "train": len(tr_rec), "test": len(te_rec), "classes": len(set(y_tr) | set(y_te))})
-    result = {"rows": rows, "label_field": label, "wall_time_s": time.perf_counter() - t0}
+            variants.append((f"{raw_name}+{name.upper()}", cls.from_pretrained(bridges[name]).bridge.eval()))
+        for variant, bridge in variants:
+            x_tr, x_te = _pool(tr_feats, bridge, kind), _pool(te_feats, bridge, kind)
+            for field in label_fields:
+                tr_idx = [i for i, r in enumerate(tr_rec) if record_label(r, field)]
+                te_idx = [i for i, r in enumerate(te_rec) if record_label(r, field)]
+                y_tr = [record_label(tr_rec[i], field) for i in tr_idx]
+                y_te = [record_label(te_rec[i], field) for i in te_idx]
+                if len(set(y_tr)) < 2 or not te_idx:
+                    continue
+                res = fit_probe(x_tr[tr_idx], y_tr, x_te[te_idx], y_te, C=float(cfg.probe.C),
+                                max_iter=int(cfg.probe.max_iter))
+                rows.append({"model": variant, "modal": "V" if kind == "visual" else "A", "label": field, **res,
+                             "train": len(tr_idx), "test": len(te_idx), "classes": len(set(y_tr) | set(y_te))})
+    return rows
+
+
+def run(cfg) -> dict:
+    from .metrics import write_json
+
+    t0 = time.perf_counter()
+    apply_runtime(cfg)
+    fields = cfg.data.label_field
+    fields = [fields] if isinstance(fields, str) else list(fields)
+    train = _labelled(cfg.data.train, "training set", fields, cfg.data.max_train_samples)
+    test = _labelled(cfg.data.test, "test set", fields, cfg.data.max_test_samples)
+    encoders = FrozenMediaEncoders(cfg.model, device=cfg.probe.get("device") or "cpu")
+    rows = probe_rows(encoders, cfg, train, test, fields, dict(cfg.bridges), cfg.probe.modalities)
+    result = {"rows": rows, "label_field": cfg.data.label_field, "wall_time_s": time.perf_counter() - t0}
     out = Path(cfg.probe.output)
     write_json(out, result)
-    md = ["| Model | Modal | UAR | WAR |", "|---|---|---|---|"]
-    md += [f"| {r['model']} | {r['modal']} | {r['uar']:.1f} | {r['war']:.1f} |" for r in rows]
+    if len(fields) == 1:
+        md = ["| Model | Modal | UAR | WAR |", "|---|---|---|---|"]
+        md += [f"| {r['model']} | {r['modal']} | {r['uar']:.1f} | {r['war']:.1f} |" for r in rows]
+    else:
+        md = ["| Model | Modal | Label | UAR | WAR |", "|---|---|---|---|---|"]
+        md += [f"| {r['model']} | {r['modal']} | {r['label']} | {r['uar']:.1f} | {r['war']:.1f} |" for r in rows]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md), flush=True)
     return result

@@ -29,8 +29,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "training" / "configs"
+from . import recipe_runs
+from training.data.loaders import load_records
+
+from .recipe_runs import ROOT, mark_done as _mark
 
 
 @dataclass
@@ -62,141 +64,45 @@ STEPS = ("data", "base", "stage1", "stage2", "stage3", "export", "describe", "re
 
 
 def banner(i: int, name: str, text: str) -> float:
-    line = f"[{i}/{len(STEPS)}] {name}: {text}"
-    print("\n" + "=" * len(line) + "\n" + line + "\n" + "=" * len(line), flush=True)
-    return time.perf_counter()
+    return recipe_runs.banner(i, len(STEPS), name, text)
 
 
 def _done(path: Path, cfg: DemoConfig) -> bool:
-    return path.is_file() and not cfg.force
+    return recipe_runs.is_done(path, cfg.force)
 
 
-def _mark(path: Path, info: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=2, default=str) + "\n")
-
-
-def _absolute_records(jsonl: Path) -> list[dict]:
-    base = jsonl.parent
-    out = []
-    for line in jsonl.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        r = json.loads(line)
-        for k in ("video", "audio"):
-            if r.get(k) and not os.path.isabs(r[k]):
-                r[k] = str((base / r[k]).resolve())
-        out.append(r)
-    return out
+def _stage(cfg: DemoConfig, base: Path, name: str, steps: int, lr, batch, extra=()) -> dict:
+    module, config, out_name = {
+        "stage1": ("training.stage1_vecb", "stage1_tiny.yaml", "stage1_vecb"),
+        "stage2": ("training.stage2_aecb", "stage2_tiny.yaml", "stage2_aecb"),
+        "stage3": ("training.stage3_sft", "stage3_tiny.yaml", "stage3_sft"),
+    }[name]
+    out_dir = cfg.out / out_name
+    argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr, batch)
+    return recipe_runs.run_stage(name, module, config, [*argv, *extra, *cfg.stage_overrides.get(name, [])], out_dir,
+                                 cfg.force)
 
 
 # ---------------------------------------------------------------------------------------------------------- steps
 def step_data(cfg: DemoConfig) -> dict:
-    from training.data.synthetic import make_synthetic
-
-    info = {}
-    for split, n, seed in (("train", cfg.n_train, cfg.seed), ("heldout", cfg.n_heldout, cfg.seed + 1000)):
-        folder = cfg.out / "data" / split
-        marker = folder / "DONE.json"
-        if _done(marker, cfg):
-            print(f"  {split}: {n} clips already in {folder} (skipped)")
-            info[split] = json.loads(marker.read_text())
-            continue
-        t = time.perf_counter()
-        ds = make_synthetic(folder, n, seed, workers=cfg.workers)
-        dt = time.perf_counter() - t
-        print(f"  {split}: {len(ds)} clips in {dt:.1f} s ({len(ds) / max(dt, 1e-9):.1f} clips/s) -> {folder}")
-        info[split] = {"n": len(ds), "seconds": dt, "seed": seed}
-        _mark(marker, info[split])
-    return info
-
-
-def tiny_config_overrides() -> dict:
-    """``model.config_overrides`` of the tiny stage configs (they agree), so the base model matches the stages."""
-    import yaml
-
-    found = {}
-    for name in ("stage1_tiny.yaml", "stage2_tiny.yaml", "stage3_tiny.yaml"):
-        data = yaml.safe_load((CONFIGS / name).read_text()) or {}
-        found.update((data.get("model") or {}).get("config_overrides") or {})
-    return found
+    return recipe_runs.make_data(cfg.out / "data", cfg.n_train, cfg.n_heldout, cfg.seed, cfg.workers, cfg.force)
 
 
 def step_base(cfg: DemoConfig) -> Path:
-    base = cfg.out / "untrained"
-    if _done(base / "DONE.json", cfg):
-        print(f"  tiny preset already saved in {base} (skipped)")
-        return base
-    import torch
-
-    from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
-    from processing_xemogpt import XEmoGPTProcessor
-
-    overrides = tiny_config_overrides()
-    torch.manual_seed(cfg.seed)
-    model = XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny", **overrides))
-    processor = XEmoGPTProcessor.from_preset("tiny")
-    model.save_pretrained(base)
-    processor.save_pretrained(base)
-    n = sum(p.numel() for p in model.parameters())
-    print(f"  tiny preset{' with ' + str(overrides) if overrides else ''}: {n / 1e6:.2f} M parameters, saved with "
-          f"remote code in {base}")
-    _mark(base / "DONE.json", {"parameters": n})
-    return base
-
-
-def _run_stage(name: str, module: str, config: str, argv: list[str], out_dir: Path, cfg: DemoConfig) -> dict:
-    import importlib
-
-    if _done(out_dir / "metrics.json", cfg) and (out_dir / "DEMO_DONE").exists():
-        print(f"  {name} already trained in {out_dir} (skipped)")
-        return json.loads((out_dir / "metrics.json").read_text())
-    if cfg.force and out_dir.exists():
-        shutil.rmtree(out_dir)
-    argv = ["--config", str(CONFIGS / config), *argv, *cfg.stage_overrides.get(name, [])]
-    print(f"  python -m {module} " + " ".join(argv), flush=True)
-    figures = importlib.import_module(module).main(argv)
-    (out_dir / "DEMO_DONE").write_text("ok\n")
-    return figures if isinstance(figures, dict) else json.loads((out_dir / "metrics.json").read_text())
-
-
-def _common_argv(cfg: DemoConfig, base: Path, out_dir: Path, steps: int, lr: float | None,
-                 batch: int | None) -> list[str]:
-    tuned = []
-    if lr is not None:
-        tuned += ["--training.learning_rate", str(lr)]
-    if batch is not None:
-        tuned += ["--training.per_device_train_batch_size", str(batch)]
-    return tuned + [
-        "--model.base_model", str(base),
-        "--data.train", str(cfg.out / "data" / "train" / "emocue.jsonl"),
-        "--data.eval", str(cfg.out / "data" / "heldout" / "emocue.jsonl"),
-        "--cache.dir", str(cfg.out / "feature_cache"),
-        "--training.output_dir", str(out_dir),
-        "--training.max_steps", str(steps),
-        "--training.save_steps", str(max(steps, 1)),
-        "--training.logging_steps", str(max(1, steps // 30)),
-        "--training.disable_tqdm", "false",
-    ]
+    return recipe_runs.save_base(cfg.out / "untrained", cfg.seed, force=cfg.force)
 
 
 def step_stage1(cfg: DemoConfig, base: Path) -> dict:
-    out_dir = cfg.out / "stage1_vecb"
-    argv = _common_argv(cfg, base, out_dir, cfg.stage1_steps, cfg.stage1_lr, cfg.batch_size)
-    return _run_stage("stage1", "training.stage1_vecb", "stage1_tiny.yaml", argv, out_dir, cfg)
+    return _stage(cfg, base, "stage1", cfg.stage1_steps, cfg.stage1_lr, cfg.batch_size)
 
 
 def step_stage2(cfg: DemoConfig, base: Path) -> dict:
-    out_dir = cfg.out / "stage2_aecb"
-    argv = _common_argv(cfg, base, out_dir, cfg.stage2_steps, cfg.stage2_lr, cfg.batch_size)
-    return _run_stage("stage2", "training.stage2_aecb", "stage2_tiny.yaml", argv, out_dir, cfg)
+    return _stage(cfg, base, "stage2", cfg.stage2_steps, cfg.stage2_lr, cfg.batch_size)
 
 
 def step_stage3(cfg: DemoConfig, base: Path) -> dict:
-    out_dir = cfg.out / "stage3_sft"
-    argv = _common_argv(cfg, base, out_dir, cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size)
-    argv += ["--bridges.vecb", str(cfg.out / "stage1_vecb"), "--bridges.aecb", str(cfg.out / "stage2_aecb")]
-    return _run_stage("stage3", "training.stage3_sft", "stage3_tiny.yaml", argv, out_dir, cfg)
+    bridges = ["--bridges.vecb", str(cfg.out / "stage1_vecb"), "--bridges.aecb", str(cfg.out / "stage2_aecb")]
+    return _stage(cfg, base, "stage3", cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size, bridges)
 
 
 def step_export(cfg: DemoConfig, base: Path) -> Path:
@@ -231,11 +137,20 @@ def describe_in_fresh_process(model_dir: Path, records_jsonl: Path, out_jsonl: P
 
 
 def step_describe(cfg: DemoConfig, systems: dict[str, Path]) -> dict[str, list[dict]]:
-    held = _absolute_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
-    records_jsonl = cfg.out / "data" / "heldout_records.jsonl"
-    records_jsonl.write_text("".join(json.dumps(r) + "\n" for r in held))
+    """Predictions of each system on the held-out clips, plus the shuffled-media control of the trained model: the
+    same clips with another clip's video (and, separately, another clip's audio), scored against the clips' own
+    cues, which shows whether the model reads each modality's tokens."""
+    from training.data.cue_naming import swap_media
+
+    held = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
+    inputs = {"heldout": held, "swapped_video": swap_media(held, "video", cfg.seed),
+              "swapped_audio": swap_media(held, "audio", cfg.seed)}
+    runs = {name: (model_dir, "heldout") for name, model_dir in systems.items()}
+    runs.update({f"trained_{kind}": (systems["trained"], kind) for kind in ("swapped_video", "swapped_audio")})
     preds = {}
-    for name, model_dir in systems.items():
+    for name, (model_dir, which) in runs.items():
+        records_jsonl = cfg.out / "data" / f"{which}_records.jsonl"
+        records_jsonl.write_text("".join(json.dumps(r) + "\n" for r in inputs[which]))
         out = cfg.out / f"predictions_{name}.jsonl"
         marker = cfg.out / f"predictions_{name}.DONE"
         if _done(marker, cfg) and out.is_file():
@@ -251,7 +166,10 @@ def step_describe(cfg: DemoConfig, systems: dict[str, Path]) -> dict[str, list[d
     return preds
 
 
-ROW_NAMES = {"untrained": "XEmoGPT-tiny, untrained", "trained": "XEmoGPT-tiny, demo-trained (stages 1-3)"}
+ROW_NAMES = {"untrained": "XEmoGPT-tiny, untrained", "trained": "XEmoGPT-tiny, demo-trained (stages 1-3)",
+             "trained_swapped_video": "control: trained, another clip's video",
+             "trained_swapped_audio": "control: trained, another clip's audio"}
+TABLE_II_ROWS = ("untrained", "trained")
 
 
 def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: dict, timings: dict) -> dict:
@@ -261,13 +179,13 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
 
     report = cfg.out / "report"
     report.mkdir(parents=True, exist_ok=True)
-    held = _absolute_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
+    held = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
     by_id = {r["id"]: r for r in held}
     refs = [r["description"] for r in held]
     texts = {name: [next(p["prediction"] for p in rows if p["id"] == r["id"]) for r in held]
              for name, rows in preds.items()}
     print("  scoring with EmoCue-360 (rules extractor, all-MiniLM-L6-v2) and BLEU/CIDEr ...", flush=True)
-    rows = R.score_rows({ROW_NAMES[n]: t for n, t in texts.items()}, refs)
+    rows = R.score_rows({ROW_NAMES[n]: texts[n] for n in TABLE_II_ROWS}, refs)
     cue_rows = {ROW_NAMES[n]: cue_accuracy(t, held) for n, t in texts.items()}
     table_md = R.table_markdown(rows)
     cues_md = R.cue_table_markdown(cue_rows)
@@ -279,7 +197,7 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
     example = next((r for r in held if r.get("video") and r.get("modality") == "multimodal"), held[0])
     sheet = R.contact_sheet(example["video"], report / "frames.png") if example.get("video") else None
     i = held.index(example)
-    outputs = {ROW_NAMES[n]: texts[n][i] for n in texts}
+    outputs = {ROW_NAMES[n]: texts[n][i] for n in TABLE_II_ROWS}
     from emocue360.rules import extract_cues_rules
 
     R.example_pages(report, sheet or report / "frames.png", example, outputs,

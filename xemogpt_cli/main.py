@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "eval": "evaluate_cmd",
     "data": "data",
     "demo": "demo",
+    "ablate": "ablate",
     "serve": "serve",
 }
 

@@ -1,0 +1,285 @@
+"""``xemogpt ablate``: the paper's bridge ablation (Table V) and encoder probe (Table IV), trained and measured here.
+
+For every seed, the same data and frozen towers: stage 1 trains VECB and stage 2 AECB (each once per seed), then
+stage 3 trains the four Table V variants — no bridge, VECB only, AECB only, both (``XEmoGPTConfig.use_vecb`` /
+``use_aecb``; a bridge switched off passes the frozen per-frame features straight to its projection) — from the same
+base weights, data order and schedule. Each variant is scored on the held-out clips: EmoCue-360 F1 per dimension
+(offline rules extractor + all-MiniLM-L6-v2, predictions and references alike), and on synthetic clips the cue-naming
+rate per factor and the emotion accuracy. Table IV: held-out linear probes (UAR/WAR) of the emotion and of every cue
+factor on the raw frozen features and on the trained bridge's output.
+
+Tables are mean ± std over seeds; ``table.json``, ``table.md`` and ``table.png`` go to ``out/``. Every finished run
+(stage, variant evaluation, probe) is kept on disk with a marker, so rerunning an interrupted command continues.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import recipe_runs
+
+VARIANTS = {  # Table V rows: (use_vecb, use_aecb)
+    "none": (False, False),
+    "vecb": (True, False),
+    "aecb": (False, True),
+    "both": (True, True),
+}
+VISUAL_FACTORS = ("mouth", "brows", "head", "scene")
+AUDIO_FACTORS = ("pitch", "intonation", "loudness", "rhythm")
+
+
+@dataclass
+class AblationConfig:
+    out: Path = Path("ablation_output")
+    seeds: tuple = (0, 1, 2)
+    variants: tuple = tuple(VARIANTS)
+    n_train: int = 480
+    n_heldout: int = 40
+    data_seed: int = 0
+    stage1_steps: int = 150
+    stage2_steps: int = 100
+    stage3_steps: int = 500
+    stage3_lr: float | None = None
+    max_new_tokens: int = 160
+    describe_batch_size: int = 20
+    probe: bool = True
+    force: bool = False
+    workers: int | None = None
+    stage_overrides: dict = field(default_factory=dict)  # {"stage1": [...argv], "stage3": [...]}: any stage option
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:
+            raise ValueError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+        if len(self.seeds) < 1:
+            raise ValueError("give at least one seed")
+
+
+def _stage(cfg: AblationConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str], lr=None) -> dict:
+    module, config = {"stage1": ("training.stage1_vecb", "stage1_tiny.yaml"),
+                      "stage2": ("training.stage2_aecb", "stage2_tiny.yaml"),
+                      "stage3": ("training.stage3_sft", "stage3_tiny.yaml")}[name]
+    base = cfg.out / f"seed{seed}" / "untrained"
+    argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr=lr, seed=seed)
+    argv += ["--training.save_strategy", "no", *extra, *cfg.stage_overrides.get(name, [])]
+    return recipe_runs.run_stage(f"seed {seed} {name} {out_dir.name}", module, config, argv, out_dir, cfg.force)
+
+
+def evaluate_variant(model_dir: Path, records: list[dict], cfg: AblationConfig, encoder) -> dict:
+    """Held-out predictions of a merged stage-3 checkpoint and their scores (EmoCue-360 F1s, cue naming)."""
+    import torch
+
+    from emocue360.pipeline import compute_emocue360
+    from modeling_xemogpt import XEmoGPTForConditionalGeneration
+    from processing_xemogpt import XEmoGPTProcessor
+    from training.data.cue_naming import cue_accuracy
+    from training.data.sample import sample_from_record
+
+    from .inference import Describer
+
+    model = XEmoGPTForConditionalGeneration.from_pretrained(model_dir).eval()
+    processor = XEmoGPTProcessor.from_pretrained(model_dir)
+    describer = Describer(loaded=(model, processor, str(model_dir)), max_new_tokens=cfg.max_new_tokens)
+    samples = [sample_from_record(r, feed_all_media=False, answer_format=None) for r in records]
+    with torch.inference_mode():
+        predictions = describer.generate(samples, batch_size=cfg.describe_batch_size)
+    scores = compute_emocue360(predictions, [r["description"] for r in records], extractor="rules",
+                               encoder=encoder, progress=False)
+    out = {f"{d}_f1": scores[f"{d}_f1"] for d in ("visual", "audio", "global")}
+    out["emocue360_mean"] = scores["mean"]
+    if all(r.get("factors") for r in records):
+        out["cue_naming"] = cue_accuracy(predictions, records)
+    out["predictions"] = [{"id": r["id"], "prediction": p} for r, p in zip(records, predictions)]
+    return out
+
+
+def _mean_std(values: list[float]) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "n": len(values)}
+
+
+def aggregate(results: dict, probes: dict) -> dict:
+    """Mean ± std over seeds of every figure, per variant (Table V) and per probe row (Table IV)."""
+    table_v = {}
+    for variant in VARIANTS:
+        runs = [r for (v, _), r in results.items() if v == variant]
+        if not runs:
+            continue
+        row = {k: _mean_std([r[k] for r in runs]) for k in ("visual_f1", "audio_f1", "global_f1", "emocue360_mean")}
+        if all("cue_naming" in r for r in runs):
+            row["cue_accuracy"] = _mean_std([r["cue_naming"]["cue_accuracy"] for r in runs])
+            row["emotion_accuracy"] = _mean_std([r["cue_naming"]["emotion_accuracy"] for r in runs])
+            factors = sorted({f for r in runs for f in r["cue_naming"]["per_factor"]})
+            row["per_factor"] = {f: _mean_std([r["cue_naming"]["per_factor"].get(f) for r in runs]) for f in factors}
+        table_v[variant] = row
+    table_iv = {}
+    for rows in probes.values():
+        for row in rows:
+            key = f"{row['model']}|{row['label']}"
+            table_iv.setdefault(key, {"model": row["model"], "modal": row["modal"], "label": row["label"],
+                                      "uar": [], "war": []})
+            table_iv[key]["uar"].append(row["uar"])
+            table_iv[key]["war"].append(row["war"])
+    for entry in table_iv.values():
+        entry["uar"], entry["war"] = _mean_std(entry["uar"]), _mean_std(entry["war"])
+    return {"table_v": table_v, "table_iv": list(table_iv.values())}
+
+
+def _pm(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
+    if stat["mean"] is None:
+        return "-"
+    return f"{scale * stat['mean']:.{digits}f} ± {scale * stat['std']:.{digits}f}"
+
+
+def table_markdown(tables: dict, cfg: AblationConfig) -> str:
+    seeds = ", ".join(map(str, cfg.seeds))
+    marks = {"none": ("-", "-"), "vecb": ("✓", "-"), "aecb": ("-", "✓"), "both": ("✓", "✓")}
+    lines = [f"Table V (held-out, mean ± std over seeds {seeds}; EmoCue-360 F1 in %):", "",
+             "| VECB | AECB | Vis-Emo F1 | Aud-Emo F1 | Glo-Emo F1 | cues named | emotion correct |",
+             "|:-:|:-:|---:|---:|---:|---:|---:|"]
+    for variant, row in tables["table_v"].items():
+        v, a = marks[variant]
+        cue = [_pm(row[k]) if k in row else "-" for k in ("cue_accuracy", "emotion_accuracy")]
+        lines.append(f"| {v} | {a} | {_pm(row['visual_f1'])} | {_pm(row['audio_f1'])} | {_pm(row['global_f1'])} | "
+                     f"{cue[0]} | {cue[1]} |")
+    factors = sorted({f for row in tables["table_v"].values() for f in row.get("per_factor", {})})
+    if factors:
+        lines += ["", "Cue named per factor (% of held-out clips that have it):", "",
+                  "| variant | " + " | ".join(factors) + " |", "|---|" + "---:|" * len(factors)]
+        for variant, row in tables["table_v"].items():
+            lines.append(f"| {variant} | " + " | ".join(_pm(row["per_factor"][f], digits=0) if f in
+                                                         row.get("per_factor", {}) else "-" for f in factors) + " |")
+    if tables["table_iv"]:
+        lines += ["", f"Table IV (held-out linear probes, UAR / WAR in %, mean ± std over seeds {seeds}):", "",
+                  "| features | modal | label | UAR | WAR |", "|---|:-:|---|---:|---:|"]
+        for row in sorted(tables["table_iv"], key=lambda r: (r["modal"], r["label"], r["model"])):
+            lines.append(f"| {row['model']} | {row['modal']} | {row['label']} | {_pm(row['uar'], 1.0)} | "
+                         f"{_pm(row['war'], 1.0)} |")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(tables: dict, path: Path) -> Path:
+    """Table V as grouped bars (F1 per dimension, and cue naming when measured), error bars = std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = tables["table_v"]
+    metrics = [("visual_f1", "Vis-Emo F1"), ("audio_f1", "Aud-Emo F1"), ("global_f1", "Glo-Emo F1")]
+    if all("cue_accuracy" in r for r in rows.values()):
+        metrics += [("cue_accuracy", "cues named"), ("emotion_accuracy", "emotion")]
+    fig, ax = plt.subplots(figsize=(1.6 * len(metrics) + 2, 3.4))
+    width = 0.8 / max(1, len(rows))
+    for i, (variant, row) in enumerate(rows.items()):
+        xs = [j + i * width for j in range(len(metrics))]
+        ax.bar(xs, [100 * (row[k]["mean"] or 0) for k, _ in metrics], width,
+               yerr=[100 * (row[k]["std"] or 0) for k, _ in metrics], capsize=2, label=variant)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], [label for _, label in metrics])
+    ax.set_ylabel("%")
+    ax.legend(title="bridges", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def run_ablation(cfg: AblationConfig) -> dict:
+    import os
+
+    from tqdm.auto import tqdm
+
+    from emocue360.scoring import load_encoder
+    from training.data.loaders import load_records
+    from training.metrics import write_json
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    write_json(cfg.out / "ablation_config.json", {k: str(v) if isinstance(v, Path) else v
+                                                  for k, v in asdict(cfg).items()})
+    recipe_runs.banner(1, 3, "data", f"synthetic EmoCue clips ({cfg.n_train} train, {cfg.n_heldout} held-out)")
+    recipe_runs.make_data(cfg.out / "data", cfg.n_train, cfg.n_heldout, cfg.data_seed, cfg.workers, cfg.force)
+    held = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
+    encoder = load_encoder()
+    results, probes = {}, {}
+    recipe_runs.banner(2, 3, "train", f"seeds {list(cfg.seeds)} x variants {list(cfg.variants)}")
+    bar = tqdm(total=len(cfg.seeds) * len(cfg.variants), desc="ablation variants", unit="variant")
+    for seed in cfg.seeds:
+        root = cfg.out / f"seed{seed}"
+        recipe_runs.save_base(root / "untrained", seed, towers_seed=cfg.seeds[0], force=cfg.force)
+        bridges = {}
+        if any(VARIANTS[v][0] for v in cfg.variants) or cfg.probe:
+            _stage(cfg, seed, "stage1", root / "stage1_vecb", cfg.stage1_steps, [])
+            bridges["vecb"] = root / "stage1_vecb"
+        if any(VARIANTS[v][1] for v in cfg.variants) or cfg.probe:
+            _stage(cfg, seed, "stage2", root / "stage2_aecb", cfg.stage2_steps, [])
+            bridges["aecb"] = root / "stage2_aecb"
+        for variant in cfg.variants:
+            use_vecb, use_aecb = VARIANTS[variant]
+            out_dir = root / variant
+            result_file = out_dir / "heldout_eval.json"
+            if recipe_runs.is_done(result_file, cfg.force):
+                results[(variant, seed)] = json.loads(result_file.read_text())
+                bar.update(1)
+                continue
+            extra = ["--model.config_overrides", json.dumps({"use_vecb": use_vecb, "use_aecb": use_aecb}),
+                     "--eval.loss_before_after", "false"]
+            for name, on in (("vecb", use_vecb), ("aecb", use_aecb)):
+                extra += [f"--bridges.{name}", str(bridges[name]) if on else "null"]
+            _stage(cfg, seed, "stage3", out_dir / "stage3", cfg.stage3_steps, extra, lr=cfg.stage3_lr)
+            result = evaluate_variant(out_dir / "stage3" / "merged", held, cfg, encoder)
+            write_json(result_file, result)
+            results[(variant, seed)] = result
+            bar.set_postfix(seed=seed, variant=variant, f1_vis=f"{result['visual_f1']:.2f}")
+            bar.update(1)
+        if cfg.probe:
+            probes[seed] = seed_probe(cfg, seed, bridges)
+    bar.close()
+    recipe_runs.banner(3, 3, "tables", f"mean ± std over seeds -> {cfg.out}")
+    tables = aggregate(results, probes)
+    tables["seeds"], tables["variants"] = list(cfg.seeds), list(cfg.variants)
+    tables["num_heldout"], tables["wall_time_s"] = len(held), time.perf_counter() - t0
+    write_json(cfg.out / "table.json", tables)
+    markdown = table_markdown(tables, cfg)
+    (cfg.out / "table.md").write_text(markdown)
+    bar_chart(tables, cfg.out / "table.png")
+    print("\n" + markdown, flush=True)
+    print(f"ablation finished in {tables['wall_time_s'] / 60:.1f} min; tables in {cfg.out}", flush=True)
+    return tables
+
+
+def seed_probe(cfg: AblationConfig, seed: int, bridges: dict) -> list[dict]:
+    """Table IV rows of one seed (cached in ``seed*/probe.json``): emotion and every cue factor, raw vs bridge."""
+    from training.config_utils import Config
+    from training.data.loaders import load_records
+    from training.frozen_encoders import FrozenMediaEncoders
+    from training.metrics import write_json
+    from training.model_loading import model_section
+    from training.probe import probe_rows
+
+    path = cfg.out / f"seed{seed}" / "probe.json"
+    if recipe_runs.is_done(path, cfg.force):
+        return json.loads(path.read_text())
+    model_cfg = {k: v for k, v in model_section(base_model=str(cfg.out / f"seed{seed}" / "untrained")).items()
+                 if k != "__section__"}
+    probe_cfg = Config.wrap({"model": model_cfg, "probe": {"C": 1.0, "max_iter": 2000},
+                             "cache": {"dir": str(cfg.out / "feature_cache"), "batch_size": 32, "num_workers": 0,
+                                       "dtype": "float32"}})
+    encoders = FrozenMediaEncoders(probe_cfg.model)
+    train = load_records(cfg.out / "data" / "train" / "emocue.jsonl")
+    test = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
+    rows = probe_rows(encoders, probe_cfg, train, test, ["emotion", *(f"factors.{f}" for f in VISUAL_FACTORS)],
+                      {"vecb": bridges.get("vecb")}, kinds=("visual",))
+    rows += probe_rows(encoders, probe_cfg, train, test, ["emotion", *(f"factors.{f}" for f in AUDIO_FACTORS)],
+                       {"aecb": bridges.get("aecb")}, kinds=("audio",))
+    write_json(path, rows)
+    return rows

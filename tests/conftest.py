@@ -31,9 +31,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from training.data.media_writer import write_audio, write_mp4  # noqa: E402
-from xemogpt_cli.main import _stdout_chatter_to_stderr  # noqa: E402
+from training.runtime import quiet_deepspeed  # noqa: E402
 
-_stdout_chatter_to_stderr()  # as the CLI does: DeepSpeed (when installed) must not print into captured stdout
+quiet_deepspeed()  # as the CLI and the stages do: DeepSpeed (when installed) must not print into captured stdout
 
 SR = 16000
 FPS = 16

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "training" / "configs"
@@ -115,8 +116,17 @@ def test_stage3_tiny_merged_checkpoint(stage1, stage2, syn):
     # stage 3 reads the frozen features stages 1 and 2 cached (cache.dir: the same folder)
     figures = main(["--config", str(CFG / "stage3_tiny.yaml"), *_common(syn, out), "--max_steps", "4",
                     "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "8",
-                    "--bridges.vecb", str(stage1[0]), "--bridges.aecb", str(stage2[0])])
+                    "--bridges.vecb", str(stage1[0]), "--bridges.aecb", str(stage2[0]),
+                    "--bridges.learning_rate", "1e-4"])
     assert figures["global_step"] == 4
+    # VECB and AECB train at bridges.learning_rate, everything else at training.learning_rate (same schedule)
+    groups = torch.load(out / "checkpoint-2" / "optimizer.pt", weights_only=False)["param_groups"]
+    lrs = {}
+    for g in groups:  # transformers splits weight-decay / no-decay groups; each lr may have several
+        lrs[round(g["initial_lr"], 10)] = lrs.get(round(g["initial_lr"], 10), 0) + len(g["params"])
+    n_bridge = sum(1 for k in load_file(stage1[0] / "model.safetensors") if k.startswith("bridge.")) + \
+        sum(1 for k in load_file(stage2[0] / "model.safetensors") if k.startswith("bridge."))
+    assert lrs.get(1e-4) == n_bridge and set(lrs) == {1e-4, 5e-3}
     assert set(figures["train_modalities"]) == {"visual", "audio", "multimodal"}
     assert figures["trainable_parameters"]["lora"] > 0 and figures["trainable_parameters"]["aecb"] > 0
     assert "heldout_loss_before" in figures and "heldout_loss_after" in figures

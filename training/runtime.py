@@ -177,6 +177,25 @@ def print_figures(f: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ records and errors
+def quiet_deepspeed() -> None:
+    """DeepSpeed, when installed, is imported on the way by accelerate/transformers (e.g. in ``save_pretrained``) and
+    logs to stdout; its accelerator auto-detection warns "Setting accelerator to CPU" on every CPU run. Machine-readable
+    output (``--json``) must stay clean and a user error must stay one line: DeepSpeed's log goes to stderr and that
+    one warning (about DeepSpeed, which a run without a DeepSpeed config does not use) is dropped."""
+    import contextlib
+    import importlib.util
+    import logging
+    import sys
+
+    if importlib.util.find_spec("deepspeed") is None:
+        return
+    ds_logger = logging.getLogger("DeepSpeed")  # the logger DeepSpeed configures (and warns through) on import
+    if not ds_logger.filters:
+        ds_logger.addFilter(lambda record: "Setting accelerator to CPU" not in record.getMessage())
+    with contextlib.redirect_stdout(sys.stderr):  # its log handler binds to the sys.stdout of import time
+        import deepspeed  # noqa: F401
+
+
 def load_stage_records(path, what: str = "dataset") -> list[dict]:
     """The validated EmoCue records of a stage's ``data.train`` / ``data.eval`` (:func:`training.data.loaders.
     load_records`: JSONL/JSON/CSV/parquet, a folder, a saved dataset), or a :class:`ConfigError` naming the problem."""
@@ -201,6 +220,7 @@ def stage_entry_point(main) -> None:
 
     from processing_xemogpt.media import MediaError
 
+    quiet_deepspeed()
     try:
         main(sys.argv[1:])
     except (ConfigError, MediaError) as exc:

@@ -59,7 +59,10 @@ def defaults() -> dict:
 
     return dict(
         model=model_section(preset="paper"),
-        bridges=section(vecb=None, aecb=None, allow_random=False),
+        # learning_rate: VECB's and AECB's own learning rate (null: training.learning_rate, the paper's single rate).
+        # Stage 1/2 made the cues prominent in the bridges' output; a rate fit for LoRA on a random tiny LLM
+        # (5e-3) overwrites that in the first steps (docs/training.md, "Why the tiny model reads its video tokens").
+        bridges=section(vecb=None, aecb=None, allow_random=False, learning_rate=None),
         data=section(train=None, eval=None, feed_all_media=True, answer_field="description", answer_format="text",
                      max_train_samples=None, max_eval_samples=None, max_length=None, media_memory_mb=512,
                      modalities=None),
@@ -171,6 +174,27 @@ def make_trainer_class():
         goes back to ``transformers.Trainer.compute_loss`` and adds TRL's token-accuracy metric.
         """
 
+        bridge_learning_rate: float | None = None
+
+        def create_optimizer(self, model=None):
+            """transformers' optimizer, with VECB's and AECB's parameters in groups of their own at
+            ``bridges.learning_rate`` (the scheduler then scales every group alike)."""
+            optimizer = super().create_optimizer(model) if model is not None else super().create_optimizer()
+            if self.bridge_learning_rate is None:
+                return optimizer
+            bridge = {id(p) for n, p in self.model.named_parameters() if is_bridge_parameter(n)}
+            groups = []
+            for group in optimizer.param_groups:
+                for members, lr in (([p for p in group["params"] if id(p) not in bridge], group["lr"]),
+                                    ([p for p in group["params"] if id(p) in bridge], self.bridge_learning_rate)):
+                    if members:
+                        groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": members,
+                                       "lr": lr})
+            optimizer.param_groups = []
+            for group in groups:
+                optimizer.add_param_group(group)
+            return optimizer
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             mode = "train" if self.model.training else "eval"
             inputs["use_cache"] = False
@@ -188,6 +212,11 @@ def make_trainer_class():
             return (loss, outputs) if return_outputs else loss
 
     return XEmoGPTSFTTrainer
+
+
+def is_bridge_parameter(name: str) -> bool:
+    """Whether a (possibly PEFT-wrapped) parameter name belongs to VECB or AECB."""
+    return any(part in ("vecb", "aecb") for part in name.split("."))
 
 
 def make_branch_grad_callback(output_dir: str):
@@ -299,6 +328,7 @@ def run(cfg) -> dict:
     if cfg.debug.get("record_branch_grads"):
         callbacks.append(make_branch_grad_callback(out_dir))
     Trainer = make_trainer_class()
+    Trainer.bridge_learning_rate = cfg.bridges.get("learning_rate")
     trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=train_ds, eval_dataset=eval_ds,
                       processing_class=processor, peft_config=peft_config, callbacks=callbacks)
     summary = trainable_summary(trainer.model)

@@ -43,24 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stdout_chatter_to_stderr() -> None:
-    """DeepSpeed, when installed, is imported on the way by accelerate/transformers (e.g. in ``save_pretrained``) and
-    logs to stdout; its accelerator auto-detection warns "Setting accelerator to CPU" on every CPU run. Machine-readable
-    output (``--json``) must stay clean and a user error must stay one line: DeepSpeed's log goes to stderr and that
-    one warning (about DeepSpeed, which these commands do not use) is dropped."""
-    import contextlib
-    import importlib.util
-    import logging
-
-    if importlib.util.find_spec("deepspeed") is None:
-        return
-    ds_logger = logging.getLogger("DeepSpeed")  # the logger DeepSpeed configures (and warns through) on import
-    if not ds_logger.filters:
-        ds_logger.addFilter(lambda record: "Setting accelerator to CPU" not in record.getMessage())
-    with contextlib.redirect_stdout(sys.stderr):  # its log handler binds to the sys.stdout of import time
-        import deepspeed  # noqa: F401
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -68,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        _stdout_chatter_to_stderr()
+        from training.runtime import quiet_deepspeed
+
+        quiet_deepspeed()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("xemogpt: interrupted", file=sys.stderr)

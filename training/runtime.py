@@ -177,9 +177,10 @@ def print_figures(f: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ records and errors
-def load_stage_records(path, what: str = "dataset") -> list[dict]:
+def load_stage_records(path, what: str = "dataset", check_media: bool = True) -> list[dict]:
     """The validated EmoCue records of a stage's ``data.train`` / ``data.eval`` (:func:`training.data.loaders.
-    load_records`: JSONL/JSON/CSV/parquet, a folder, a saved dataset), or a :class:`ConfigError` naming the problem."""
+    load_records`: JSONL/JSON/CSV/parquet, a folder, a saved dataset), or a :class:`ConfigError` naming the problem.
+    ``check_media=False``: media files are not looked for (the stage probes them itself, :mod:`training.bad_media`)."""
     from .data.loaders import EmoCueDataError, EmptyDatasetError, load_records
     from .data.validate import EmoCueValidationError
 
@@ -188,7 +189,7 @@ def load_stage_records(path, what: str = "dataset") -> list[dict]:
     if not Path(path).exists():
         raise ConfigError(f"{what} path {str(path)!r} does not exist")
     try:
-        return load_records(path)
+        return load_records(path, check_media=check_media)
     except EmptyDatasetError:
         raise ConfigError(f"{what} {str(path)!r} is empty: no EmoCue records found") from None
     except (EmoCueDataError, EmoCueValidationError) as exc:
@@ -204,5 +205,15 @@ def stage_entry_point(main) -> None:
     try:
         main(sys.argv[1:])
     except (ConfigError, MediaError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {user_message(exc)}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def user_message(exc: BaseException) -> str:
+    """The message of a user error; one raised in a DataLoader worker comes back wrapped in torch's "Caught ... in
+    DataLoader worker process N. Original Traceback ..." text, whose last part is the original message."""
+    text = str(exc)
+    marker = f"{type(exc).__name__}: "
+    if "Original Traceback" in text and marker in text:
+        return text[text.rindex(marker) + len(marker):].strip()
+    return text

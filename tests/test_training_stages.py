@@ -132,6 +132,14 @@ def test_stage3_tiny_merged_checkpoint(stage1, stage2, syn):
     assert type(model).__name__ == "XEmoGPTForConditionalGeneration"
     assert not any("lora" in n for n, _ in model.named_parameters())
     assert model.config.vision_feature_select == "patch_mean"
+    # the checkpoint's generation budget covers its longest training answer (xemogpt serve's default budget)
+    answers = [json.loads(line)["description"] for line in (syn / "train.jsonl").read_text().splitlines()]
+    longest = max(len(processor.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers) + 1
+    budget = model.generation_config.max_new_tokens
+    assert longest < budget <= 1.25 * longest + 16 and budget % 16 == 0
+    from xemogpt_cli.serve import generation_budget
+
+    assert generation_budget(model) == budget and generation_budget(model, 40) == 40
     sample = json.loads((syn / "test.jsonl").read_text().splitlines()[0])
     video = str(syn / sample["video"]) if sample.get("video") else None
     audio = str(syn / sample["audio"]) if sample.get("audio") else (video if sample["modality"] == "multimodal" else None)

@@ -343,7 +343,7 @@ def run(cfg) -> dict:
     merged_dir = None
     if cfg.output.get("save_merged", True) and state.is_main_process:
         merged_dir = cfg.output.get("merged_dir") or str(Path(out_dir) / "merged")
-        save_merged(trainer, processor, merged_dir)
+        save_merged(trainer, processor, merged_dir, answer_budget(processor, train_samples))
     state.wait_for_everyone()
     figures["adapter_dir"] = adapter_dir
     figures["merged_dir"] = merged_dir
@@ -355,14 +355,26 @@ def run(cfg) -> dict:
     return figures
 
 
-def save_merged(trainer, processor, merged_dir: str) -> None:
-    """LoRA merged into the LLM, bridges/projections from the trained copies: a plain XEmoGPT checkpoint."""
+def answer_budget(processor, samples) -> int:
+    """The generation budget the trained model's answers need: its longest training answer in tokens (with the end
+    of turn), plus a quarter, rounded up to 16."""
+    answers = [s["answer"] for s in samples if s.get("answer")]
+    longest = max((len(ids) for ids in processor.tokenizer(answers, add_special_tokens=False)["input_ids"]),
+                  default=0) + 1
+    return -(-int(longest * 1.25) // 16) * 16
+
+
+def save_merged(trainer, processor, merged_dir: str, max_new_tokens: int | None = None) -> None:
+    """LoRA merged into the LLM, bridges/projections from the trained copies: a plain XEmoGPT checkpoint.
+    ``max_new_tokens`` goes to its generation config (the budget ``xemogpt serve`` uses by default)."""
     import copy
 
     peft_model = trainer.accelerator.unwrap_model(trainer.model)
     merged = copy.deepcopy(peft_model).merge_and_unload()
     # TRL patched forward on the instance (fused LM head); a fresh checkpoint must not carry that
     merged.__dict__.pop("forward", None)
+    if max_new_tokens:
+        merged.generation_config.max_new_tokens = int(max_new_tokens)
     merged.save_pretrained(merged_dir)
     processor.save_pretrained(merged_dir)
 

@@ -154,8 +154,9 @@ def summary_lines(f: dict) -> list[str]:
     lines = [f"[{f['stage']}] done in {f['wall_time_s']:.1f} s (training {f['train_runtime_s']:.1f} s, "
              f"step {f.get('global_step')})"]
     if "loss_first" in f:
-        lines.append(f"  training loss {f['loss_first']:.4f} -> {f['loss_last']:.4f} "
-                     f"(mean of the first / last {f.get('loss_window', 4)} logged losses)")
+        w = f.get("loss_window", 4)
+        what = "first / last logged loss" if w == 1 else f"mean of the first / last {w} logged losses"
+        lines.append(f"  training loss {f['loss_first']:.4f} -> {f['loss_last']:.4f} ({what})")
     for prefix, label in (("heldout_video_to_text_", "video→caption"), ("heldout_audio_to_text_", "audio→caption")):
         if prefix + "r1" in f:
             lines.append(
@@ -165,8 +166,12 @@ def summary_lines(f: dict) -> list[str]:
             )
     if "heldout_loss_after" in f:
         before = f.get("heldout_loss_before")
-        lines.append(("  held-out loss " + (f"{before:.4f} -> " if before is not None else "")
-                      + f"{f['heldout_loss_after']:.4f}"))
+        over = f"mean loss over the {f['heldout_samples']} held-out samples" if "heldout_samples" in f else \
+            "mean loss over the held-out samples"
+        lines.append(f"  held-out loss {before:.4f} -> {f['heldout_loss_after']:.4f} ({over}, before / after training)"
+                     if before is not None else
+                     f"  held-out loss {f['heldout_loss_after']:.4f} ({over} after training; a resumed run does not "
+                     "measure it before)")
     if f.get("merged_dir"):
         lines.append(f"  merged checkpoint: {f['merged_dir']}")
     return lines

@@ -330,6 +330,8 @@ def run(cfg) -> dict:
     figures = {"stage": STAGE, "train_samples": len(train_samples), "train_modalities": counts, "world_size": world,
                "trainable_parameters": summary, "feature_extraction_s": extract_seconds}
     do_eval = eval_ds is not None and cfg.eval.get("loss_before_after")
+    if do_eval:
+        figures["heldout_samples"] = len(eval_samples)
     if do_eval and not resume:
         figures["heldout_loss_before"] = float(trainer.evaluate()["eval_loss"])
     result = trainer.train(resume_from_checkpoint=resume)

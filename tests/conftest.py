@@ -14,7 +14,8 @@ Fixtures (all session-scoped paths, cheap: ~0.3 s in total):
 * ``not_media_file``  a text file named ``not_media.mp4``.
 * ``frame_index_of``  function: decoded RGB frame -> the index encoded by ``make_indexed_frames``.
 
-``tiny_media(path)`` writes a small real clip (or wav, by suffix) where a test needs media files to exist and decode.
+``tiny_media(path)`` writes a small real clip (or wav, by suffix) where a test needs media files to exist and decode;
+``cut_file(src, dst, fraction)`` copies the first part of a file (a clip cut short).
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def tiny_media(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_TINY_MEDIA[kind])
     return path
+
+
+def cut_file(src: Path, dst: Path, fraction: float) -> Path:
+    """``dst``: the first ``fraction`` of ``src``'s bytes (a copy or download that stopped)."""
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data[: int(len(data) * fraction)])
+    return Path(dst)
 
 
 def sine(seconds: float, hz: float = SINE_HZ, sr: int = SR, amp: float = 0.3) -> np.ndarray:

@@ -15,13 +15,7 @@ from training.data.media_check import (REPORT_LINES, BadMedia, BadMediaError, Me
                                        SkippedMediaLog, check_records, media_uses, probe_media, without_bad)
 from training.data.media_writer import write_audio, write_mp4
 
-from conftest import make_indexed_frames, sine
-
-
-def _cut(src: Path, dst: Path, fraction: float) -> Path:
-    data = src.read_bytes()
-    dst.write_bytes(data[: int(len(data) * fraction)])
-    return dst
+from conftest import cut_file, make_indexed_frames, sine
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +36,9 @@ def bad_files(tmp_path_factory):
         "text": text,
         "empty": empty,
         "missing": d / "missing.mp4",
-        "cut_index_at_end": _cut(write_mp4(d / "full.mp4", frames, audio=sine(2.0)), d / "cut_end.mp4", 0.6),
-        "cut_index_at_start": _cut(faststart, d / "cut_start.mp4", 0.6),
-        "cut_wav": _cut(wav, d / "cut.wav", 0.5),
+        "cut_index_at_end": cut_file(write_mp4(d / "full.mp4", frames, audio=sine(2.0)), d / "cut_end.mp4", 0.6),
+        "cut_index_at_start": cut_file(faststart, d / "cut_start.mp4", 0.6),
+        "cut_wav": cut_file(wav, d / "cut.wav", 0.5),
         "zero_wav": write_audio(d / "zero.wav", np.zeros(0, np.float32), 16000),
     }
 

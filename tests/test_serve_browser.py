@@ -8,6 +8,7 @@ installs it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -82,6 +83,37 @@ def _check_layout(page, width: int, shot) -> dict:
     return layout
 
 
+@contextlib.contextmanager
+def chromium_page(profile: Path):
+    """A page of headless Chromium (1280 x 900) with a fresh profile."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900})
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def serving(app):
+    """``app`` launched on a free port of 127.0.0.1: its URL."""
+    from xemogpt_cli.gradio_app import launch
+
+    url = launch(app, host="127.0.0.1", port=free_port(), block=False)
+    try:
+        yield url
+    finally:
+        app.close()
+
+
+def _open(page, url: str):
+    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    page.locator("#describe").wait_for(timeout=60_000)
+
+
 def _upload(page, clip: Path):
     page.locator("#clip input[type=file]").set_input_files(str(clip))
     page.wait_for_function(  # the upload finished: the box shows the file's name (Gradio splits off the suffix)
@@ -90,38 +122,28 @@ def _upload(page, clip: Path):
 
 @needs_chromium
 def test_upload_describe_in_chromium(served_app, mp4_with_audio, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
     from xemogpt_cli.gradio_app import NO_TEXT, complete_sentences
 
     url, calls = served_app
     assert url.startswith("http://127.0.0.1:")
-    profile = tmp_path / "chromium-profile"
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900})
-        try:
-            page = browser.new_page()
-            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-            page.locator("#describe").wait_for(timeout=60_000)
-            _upload(page, mp4_with_audio)
-            page.locator("#subtitle textarea, #subtitle input").first.fill("It is finally over now.")
-            page.locator("#describe").click()
-            page.wait_for_function(
-                "() => { const t = document.querySelector('#explanation textarea');"
-                " return t && t.value.trim().length > 0 }", timeout=120_000)
-            shown = page.locator("#explanation textarea").input_value()
-            page.locator("#frames img").first.wait_for(timeout=30_000)
-            page.wait_for_function(  # every thumbnail decoded, so the screenshot shows them
-                "() => { const im = [...document.querySelectorAll('#frames img')];"
-                " return im.length >= 16 && im.every(i => i.complete && i.naturalWidth > 0) }", timeout=30_000)
-            num_frames = page.locator("#frames img").count()
-            cue_panels = page.locator("#visual-cues").inner_text() + page.locator("#global-cues").inner_text()
-            page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
-            for width in (1280, 800):
-                _check_layout(page, width, tmp_path / f"serve_{width}.png")
-        finally:
-            browser.close()
+    with chromium_page(tmp_path / "chromium-profile") as page:
+        _open(page, url)
+        _upload(page, mp4_with_audio)
+        page.locator("#subtitle textarea, #subtitle input").first.fill("It is finally over now.")
+        page.locator("#describe").click()
+        page.wait_for_function(
+            "() => { const t = document.querySelector('#explanation textarea');"
+            " return t && t.value.trim().length > 0 }", timeout=120_000)
+        shown = page.locator("#explanation textarea").input_value()
+        page.locator("#frames img").first.wait_for(timeout=30_000)
+        page.wait_for_function(  # every thumbnail decoded, so the screenshot shows them
+            "() => { const im = [...document.querySelectorAll('#frames img')];"
+            " return im.length >= 16 && im.every(i => i.complete && i.naturalWidth > 0) }", timeout=30_000)
+        num_frames = page.locator("#frames img").count()
+        cue_panels = page.locator("#visual-cues").inner_text() + page.locator("#global-cues").inner_text()
+        page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
+        for width in (1280, 800):
+            _check_layout(page, width, tmp_path / f"serve_{width}.png")
     assert len(calls) == 1
     clip, modality, subtitle, result = calls[0]
     assert Path(clip).name == mp4_with_audio.name and modality == "both" and subtitle == "It is finally over now."
@@ -149,10 +171,9 @@ def test_user_and_internal_errors_in_chromium(tmp_path, mp4_with_audio, mp4_no_a
     import logging
     import shutil
 
-    sync_api = pytest.importorskip("playwright.sync_api")
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     pytest.importorskip("gradio")
-    from xemogpt_cli.gradio_app import build_app, launch
+    from xemogpt_cli.gradio_app import build_app
     from xemogpt_cli.inference import Describer
 
     describer = Describer("tiny", max_new_tokens=4)
@@ -165,30 +186,16 @@ def test_user_and_internal_errors_in_chromium(tmp_path, mp4_with_audio, mp4_no_a
 
     bad = tmp_path / "not a video.mp4"
     bad.write_text("this is a text file, not a video\n" * 20)
-    app = build_app(describe_fn)
-    url = launch(app, host="127.0.0.1", port=free_port(), block=False)
     shown = []
     caplog.set_level(logging.INFO, logger="xemogpt.serve")
-    try:
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900})
-            try:
-                page = browser.new_page()
-                for clip, modality in ((bad, None), (mp4_no_audio, "Audio only"), (Path(crash), None)):
-                    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-                    page.locator("#describe").wait_for(timeout=60_000)
-                    _upload(page, clip)
-                    if modality:
-                        page.get_by_label(modality).check()
-                    page.locator("#describe").click()
-                    shown.append(_toast(page))
-                page.screenshot(path=str(tmp_path / "error.png"), full_page=True)
-            finally:
-                browser.close()
-    finally:
-        app.close()
+    with serving(build_app(describe_fn)) as url, chromium_page(tmp_path / "profile") as page:
+        for clip, modality in ((bad, None), (mp4_no_audio, "Audio only"), (Path(crash), None)):
+            _open(page, url)
+            _upload(page, clip)
+            if modality:
+                page.get_by_label(modality).check()
+            page.locator("#describe").click()
+            shown.append(_toast(page))
     reason = "not a readable media file (InvalidDataError: Invalid data found when processing input)"
     assert shown == [f"not a video.mp4: {reason}",
                      "no_audio.mp4: has no audio stream, so --modality audio cannot be used (try visual)",
@@ -206,10 +213,9 @@ def test_user_and_internal_errors_in_chromium(tmp_path, mp4_with_audio, mp4_no_a
 def test_long_explanation_fits_and_is_not_cut_mid_sentence(tmp_path, mp4_with_audio, monkeypatch):
     """An explanation as long as the generation budget allows, stopped mid-sentence: the box shows it whole up to its
     last complete sentence at 1280 and 800 px, and a note says the unfinished sentence was left out."""
-    sync_api = pytest.importorskip("playwright.sync_api")
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     pytest.importorskip("gradio")
-    from xemogpt_cli.gradio_app import build_app, launch
+    from xemogpt_cli.gradio_app import build_app
     from xemogpt_cli.inference import sampled_frames
 
     budget = 256
@@ -218,31 +224,18 @@ def test_long_explanation_fits_and_is_not_cut_mid_sentence(tmp_path, mp4_with_au
     frames = sampled_frames(str(mp4_with_audio))
     app = build_app(lambda clip, modality, subtitle: {"frames": frames, "explanation": text, "emotion": "surprised",
                                                       "cues": {"visual": ["eyebrows rise"]}}, max_new_tokens=budget)
-    url = launch(app, host="127.0.0.1", port=free_port(), block=False)
-    try:
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900})
-            try:
-                page = browser.new_page()
-                for width in (1280, 800):  # a page opened at that width (the box sizes itself to its text)
-                    page.set_viewport_size({"width": width, "height": 900})
-                    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-                    page.locator("#describe").wait_for(timeout=60_000)
-                    _upload(page, mp4_with_audio)
-                    page.locator("#describe").click()
-                    page.wait_for_function("() => document.querySelectorAll('#frames img').length >= 16",
-                                           timeout=60_000)
-                    shown = page.locator("#explanation textarea").input_value()
-                    note = page.locator("#explanation-note").inner_text()
-                    _check_layout(page, width, tmp_path / f"long_{width}.png")
-                    assert shown == text[: text.rindex("surprise.") + len("surprise.")]
-                    assert "generation budget in the middle of a sentence" in note
-            finally:
-                browser.close()
-    finally:
-        app.close()
+    with serving(app) as url, chromium_page(tmp_path / "profile") as page:
+        for width in (1280, 800):  # a page opened at that width (the box sizes itself to its text)
+            page.set_viewport_size({"width": width, "height": 900})
+            _open(page, url)
+            _upload(page, mp4_with_audio)
+            page.locator("#describe").click()
+            page.wait_for_function("() => document.querySelectorAll('#frames img').length >= 16", timeout=60_000)
+            shown = page.locator("#explanation textarea").input_value()
+            note = page.locator("#explanation-note").inner_text()
+            _check_layout(page, width, tmp_path / f"long_{width}.png")
+            assert shown == text[: text.rindex("surprise.") + len("surprise.")]
+            assert "generation budget in the middle of a sentence" in note
 
 
 def test_complete_sentences_and_upload_names(tmp_path):

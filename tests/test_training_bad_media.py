@@ -18,19 +18,13 @@ from training.bad_media import StageMedia
 from training.data.media_check import BadMediaError
 from training.data.media_writer import write_audio, write_mp4
 
-from conftest import make_indexed_frames, sine
+from conftest import cut_file, make_indexed_frames, sine
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "training" / "configs"
 BAD_IDS = ["bad_corrupt", "bad_missing", "bad_truncated"]
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
-
-
-def _cut(src: Path, dst: Path, fraction: float) -> Path:
-    data = src.read_bytes()
-    dst.write_bytes(data[: int(len(data) * fraction)])
-    return dst
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +38,8 @@ def data(tmp_path_factory):
     template = next(r for r in records if r["modality"] == "multimodal")
     (d / "corrupt.mp4").write_text("this is a text file, not a video\n" * 20)
     full = write_mp4(d / "full.mp4", make_indexed_frames(32), fps=16, audio=sine(2.0), faststart=True)
-    _cut(full, d / "truncated.mp4", 0.6)
-    _cut(write_audio(d / "tone.wav", sine(1.5), 16000), d / "cut.wav", 0.5)
+    cut_file(full, d / "truncated.mp4", 0.6)
+    cut_file(write_audio(d / "tone.wav", sine(1.5), 16000), d / "cut.wav", 0.5)
     bad = [{**template, "id": rid, "video": video, "audio": None}
            for rid, video in zip(BAD_IDS, ("corrupt.mp4", "missing.mp4", "truncated.mp4"))]
     cut_wav = {**template, "id": "bad_cut_wav", "video": None, "audio": "cut.wav", "modality": "audio"}

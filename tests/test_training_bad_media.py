@@ -23,6 +23,7 @@ from conftest import cut_file, make_indexed_frames, sine
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "training" / "configs"
 BAD_IDS = ["bad_corrupt", "bad_missing", "bad_truncated"]
+NO_BRIDGES = ["--bridges.allow_random", "true", "--bridges.vecb", "null", "--bridges.aecb", "null"]
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -90,7 +91,7 @@ def test_stage3_command_prints_the_report_without_traceback(data, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "training.stage3_sft", "--config", str(CFG / "stage3_tiny.yaml"),
          "--data.train", str(data / "train.jsonl"), "--data.eval", str(data / "test.jsonl"),
-         "--bridges.allow_random", "true", "--bridges.vecb", "null", "--bridges.aecb", "null", "--cache.dir", str(tmp_path / "cache"), "--output_dir", str(out)],
+         *NO_BRIDGES, "--cache.dir", str(tmp_path / "cache"), "--output_dir", str(out)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -103,7 +104,7 @@ def _stage3(data, tmp_path, *extra, cache=True):
     from training.stage3_sft import main
 
     return main(["--config", str(CFG / "stage3_tiny.yaml"), "--data.train", str(data / "train.jsonl"),
-                 "--data.eval", str(data / "test.jsonl"), "--bridges.allow_random", "true", "--bridges.vecb", "null", "--bridges.aecb", "null",
+                 "--data.eval", str(data / "test.jsonl"), *NO_BRIDGES,
                  "--cache.dir", str(tmp_path / "cache") if cache else "null", "--output_dir", str(tmp_path / "out"),
                  "--max_steps", "2", "--save_strategy", "no", "--per_device_train_batch_size", "8",
                  "--disable_tqdm", "true", "--output.save_merged", "false", "--eval.loss_before_after", "false",

@@ -85,14 +85,16 @@ class BadMediaError(MediaError):
 
     def __init__(self, bad: Sequence[BadMedia], header: str = "", full_list: str | os.PathLike | None = None):
         self.bad = list(bad)
-        lines = [b.line() for b in self.bad[:REPORT_LINES]]
-        if len(self.bad) > REPORT_LINES:
-            where = f" (all listed in {full_list})" if full_list else ""
-            lines.append(f"... and {len(self.bad) - REPORT_LINES} more{where}")
-        if header:
-            super().__init__(header + ":\n" + "\n".join("  " + line for line in lines))
-        else:
-            super().__init__("\n".join(lines))
+        super().__init__(report([b.line() for b in self.bad], header, full_list))
+
+
+def report(lines: Sequence[str], header: str = "", full_list: str | os.PathLike | None = None) -> str:
+    """``header:`` and the first :data:`REPORT_LINES` problem lines (indented), then how many more (and where they
+    all are); without a header, the lines alone (one problem: one line)."""
+    shown = list(lines[:REPORT_LINES])
+    if len(lines) > REPORT_LINES:
+        shown.append(f"... and {len(lines) - REPORT_LINES} more" + (f" (all listed in {full_list})" if full_list else ""))
+    return header + ":\n" + "\n".join("  " + line for line in shown) if header else "\n".join(shown)
 
 
 # ------------------------------------------------------------------------------------------------------ the probe
@@ -107,19 +109,30 @@ def _declared_pcm_frames(path: Path) -> int | None:
         return None
 
 
-def _truncation(kind: str, stream, count: int, end: float | None, declared_duration: float | None,
-                declared_frames: int | None) -> str | None:
-    """Why a stream's packets fall short of what its header declares, or None."""
-    nb = int(stream.frames or 0)
-    if kind == "video" and nb > 0 and count < nb:
-        return f"truncated: {count} of the {nb} video frames the file declares are present"
-    if declared_frames is not None and stream.rate and end is not None:
-        present = int(round(end * stream.rate))
-        if present < declared_frames:
-            return (f"truncated: {present} of the {declared_frames} audio samples the header declares are present "
-                    f"({end:.2f} s of {declared_frames / stream.rate:.2f} s)")
-    if declared_duration and end is not None and end < declared_duration - max(0.2, 0.1 * declared_duration):
-        return f"truncated: the {kind} stream ends at {end:.2f} s of the {declared_duration:.2f} s declared"
+def _short(end: float | None, declared: float | None) -> bool:
+    return bool(declared) and end is not None and end < declared - max(0.2, 0.1 * declared)
+
+
+def _truncation(chosen: dict, counts: dict, ends: dict, duration: float | None, pcm_frames: int | None) -> str | None:
+    """Why the packets fall short of what the file's header declares (it was cut short), or None: the index's frame
+    count (mp4), a PCM wav's data size, each stream's own declared duration, else the container's duration against
+    the last packet of any stream (a cut file loses the end of every stream; one stream may be shorter)."""
+    for kind, stream in chosen.items():
+        nb = int(stream.frames or 0)
+        if kind == "video" and 0 < counts[kind] < nb:
+            return f"truncated: {counts[kind]} of the {nb} video frames the file declares are present"
+        end = ends.get(kind)
+        if kind == "audio" and pcm_frames is not None and stream.rate and end is not None:
+            present = int(round(end * stream.rate))
+            if present < pcm_frames:
+                return (f"truncated: {present} of the {pcm_frames} audio samples the header declares are present "
+                        f"({end:.2f} s of {pcm_frames / stream.rate:.2f} s)")
+        own = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        if _short(end, own):
+            return f"truncated: the {kind} stream ends at {end:.2f} s of the {own:.2f} s it declares"
+    last = max(ends.values(), default=None)
+    if _short(last, duration):
+        return f"truncated: the media end at {last:.2f} s of the {duration:.2f} s the file declares"
     return None
 
 
@@ -166,18 +179,12 @@ def _probe_uncached(path: str) -> MediaProbe:
                     first[kind] = None if flushed else f"the {kind} stream has no decodable frames"
                 except Exception as exc:
                     first[kind] = f"cannot decode the first {kind} frame ({_fmt(exc)})"
-        streams = {}
-        for kind, stream in chosen.items():
-            if counts[kind] == 0:
-                streams[kind] = (f"zero-length {kind} (the {kind} stream has no data)" if kind == "audio"
-                                 else "the video stream has no frames")
-                continue
-            declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else duration
-            cut = _truncation(kind, stream, counts[kind], ends.get(kind), declared,
-                              _declared_pcm_frames(p) if kind == "audio" else None)
-            if cut:
-                return MediaProbe(str(p), problem=cut, duration=duration)
-            streams[kind] = first.get(kind)
+        cut = _truncation(chosen, counts, ends, duration, _declared_pcm_frames(p) if "audio" in chosen else None)
+        if cut:
+            return MediaProbe(str(p), problem=cut, duration=duration)
+        streams = {kind: first.get(kind) if counts[kind] else (
+            "zero-length audio (the audio stream has no data)" if kind == "audio" else "the video stream has no frames")
+            for kind in chosen}
         return MediaProbe(str(p), streams=streams, duration=duration)
     finally:
         container.close()

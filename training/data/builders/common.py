@@ -246,9 +246,10 @@ class RecordSink:
         if len(self.problems) == 1:
             raise MissingMediaError(f"{self.source}: {self.problems[0]} {hint}")
         if self.problems:
-            shown = self.problems[:20] + ([f"... and {len(self.problems) - 20} more"] if len(self.problems) > 20 else [])
-            raise MissingMediaError(f"{self.source}: {len(self.problems)} clips have missing or unusable media {hint}:\n"
-                                    + "\n".join("  " + p for p in shown))
+            from ..media_check import report
+
+            raise MissingMediaError(report(self.problems, f"{self.source}: {len(self.problems)} clips have missing or "
+                                                          f"unusable media {hint}"))
         return self.result_
 
 

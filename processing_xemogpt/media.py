@@ -54,7 +54,10 @@ class MediaError(ValueError):
 
 
 def _fmt(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    """``"<ExceptionType>: <message>"`` on one line; for FFmpeg errors only FFmpeg's reason (PyAV's own message adds
+    an errno and the file name, which the caller's message already gives)."""
+    text = getattr(exc, "strerror", None) if type(exc).__module__.startswith("av.") else None
+    text = " ".join(str(text or exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -125,8 +128,10 @@ def load_video_frames(path, num_frames: int = 16, stats: dict | None = None) -> 
             if frames is None:  # no packet timestamps (raw streams): decode everything, reopening per pass
                 container.close()
                 frames = _sample_decode_all(p, int(num_frames), stats)
-        except MediaError:
-            raise
+        except MediaError as exc:  # the sampler's own messages do not name the file
+            if str(exc).startswith(f"{p}: "):
+                raise
+            raise MediaError(f"{p}: {exc}") from None
         except Exception as exc:
             raise MediaError(f"{p}: cannot decode the video stream ({_fmt(exc)})") from None
         if frames is None or len(frames) == 0:

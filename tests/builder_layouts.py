@@ -25,10 +25,11 @@ MAFW_CAPTIONS = {
 
 
 def touch_clips(folder: Path, *names: str) -> Path:
-    """Placeholder media files (the builders only check that a file exists)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Small real media files (the builders probe what they find)."""
+    from conftest import tiny_media
+
     for n in names:
-        (folder / n).write_bytes(b"\x00\x00\x00\x18ftypmp42")
+        tiny_media(folder / n)
     return folder
 
 

@@ -13,6 +13,9 @@ Fixtures (all session-scoped paths, cheap: ~0.3 s in total):
 * ``zero_length_wav`` a valid wav header with no samples.
 * ``not_media_file``  a text file named ``not_media.mp4``.
 * ``frame_index_of``  function: decoded RGB frame -> the index encoded by ``make_indexed_frames``.
+
+``tiny_media(path)`` writes a small real clip (or wav, by suffix) where a test needs media files to exist and decode;
+``cut_file(src, dst, fraction)`` copies the first part of a file (a clip cut short).
 """
 
 from __future__ import annotations
@@ -61,6 +64,34 @@ def frame_index_of(frame: np.ndarray) -> int:
     hi = int(round(body[:, : w // 2 - 4].mean() / 15))
     lo = int(round(body[:, w // 2 + 4 :].mean() / 15))
     return hi * 16 + lo
+
+
+_TINY_MEDIA: dict[str, bytes] = {}
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
+
+
+def tiny_media(path: Path) -> Path:
+    """A small real media file at ``path``: 0.5 s of 8 fps 32x32 H.264 + AAC for a video name (any suffix: FFmpeg
+    reads the content), 0.5 s of 16 kHz wav for an audio name. The bytes are made once per session and copied."""
+    kind = "audio" if path.suffix.lower() in AUDIO_SUFFIXES else "video"
+    if kind not in _TINY_MEDIA:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            made = (write_audio(Path(tmp) / "a.wav", sine(0.5), SR) if kind == "audio" else
+                    write_mp4(Path(tmp) / "v.mp4", make_indexed_frames(4, size=32), fps=8, audio=sine(0.5),
+                              sample_rate=SR))
+            _TINY_MEDIA[kind] = made.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_TINY_MEDIA[kind])
+    return path
+
+
+def cut_file(src: Path, dst: Path, fraction: float) -> Path:
+    """``dst``: the first ``fraction`` of ``src``'s bytes (a copy or download that stopped)."""
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data[: int(len(data) * fraction)])
+    return Path(dst)
 
 
 def sine(seconds: float, hz: float = SINE_HZ, sr: int = SR, amp: float = 0.3) -> np.ndarray:

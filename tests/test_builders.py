@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conftest import tiny_media
 from builder_layouts import (EMER_V1_EN, EMER_V1_ZH, EMER_V2_FORMS, emer_v1_csv, emer_v2_csv,
                              speechcraft_pipeline_json, touch_clips)
 from training.data.builders import (DFEW_LABELS, FormatError, MissingMediaError, build, get_builder, list_formats,
@@ -34,9 +35,8 @@ EMER_V1 = (
 
 
 def _touch(d, *names):
-    d.mkdir(parents=True, exist_ok=True)
     for n in names:
-        (d / n).write_bytes(b"\x00\x00\x00\x18ftypmp42")
+        tiny_media(d / n)
     return d
 
 
@@ -87,7 +87,7 @@ def test_emer_v2_awkward_rows(tmp_path):
     csv_path = tmp_path / "final-EMER-reason.csv"
     csv_path.write_text(EMER_V2, encoding="utf-8-sig")
     media = _touch(tmp_path / "clips", "sample_00000000.mp4", "sample_00000007.avi", "sample_00000009.mp4")
-    (media / "sample_00000000.wav").write_bytes(b"RIFF")
+    tiny_media(media / "sample_00000000.wav")
     res = build("emer", csv=csv_path, media_dir=media)
     assert [r["id"] for r in res.records] == ["sample_00000000", "sample_00000007"]
     assert res.skipped_empty == 1
@@ -201,7 +201,7 @@ def test_speechcraft_pipeline_json_and_jsonl(tmp_path):
     audio = tmp_path / "wavs"
     audio.mkdir()
     for n in ("LJ010-0227", "a1", "b2"):
-        (audio / f"{n}.wav").write_bytes(b"RIFF")
+        tiny_media(audio / f"{n}.wav")
     j = tmp_path / "labels_en.json"
     j.write_text(json.dumps({
         "LJ010-0227": {"labels": "age:Elderly\tgender:male\tpitch:low\tvolume:normal\tspeed:fast\temotion:sad"
@@ -322,3 +322,26 @@ def test_mer_openset_alone_full_records(tmp_path):
         "emotion": "anxious, tense", "cues": {"visual": [], "audio": [], "global": ["anxious, tense"]},
         "description": "anxious, tense", "short_caption": "anxious, tense", "modality": "multimodal"}
     assert res.records[1]["emotion"] == "neutral" and res.records[1]["description"] == "neutral"
+
+
+def test_unusable_media_every_record_reported_or_skipped(tmp_path):
+    """The builders probe the files they find: a text file named .mp4 and a missing clip are both reported, one line
+    each, once the whole annotation file is read; --skip-missing drops them and lists the unusable one."""
+    csv_path = tmp_path / "gt-eng.csv"
+    csv_path.write_text("names,emotions,subtitles,reasons\n"
+                        "good,angry,Out!,\"In the video, he points at the door.\"\n"
+                        "corrupt,happy,Hi,\"In the video, she smiles.\"\n"
+                        "gone,sad,No,\"In the video, he cries.\"\n", encoding="utf-8")
+    media = _touch(tmp_path / "clips", "good.mp4")
+    (media / "corrupt.mp4").write_text("this is a text file, not a video\n" * 20)
+    with pytest.raises(MissingMediaError) as err:
+        build("emer", csv=csv_path, media_dir=media)
+    assert str(err.value).splitlines() == [
+        f"{csv_path}: 2 clips have missing or unusable media (pass --skip-missing to drop such records):",
+        f"  video for clip 'corrupt': {media.resolve() / 'corrupt.mp4'}: not a readable media file (InvalidDataError: "
+        "Invalid data found when processing input)",
+        f"  video for clip 'gone' not found in {media.resolve()} (tried .mp4, .avi, .mkv, .mov, .webm, .flv, .m4v)"]
+    res = build("emer", csv=csv_path, media_dir=media, skip_missing=True)
+    assert [r["id"] for r in res.records] == ["good"] and res.skipped_missing == 1 and res.skipped_bad_media == 1
+    assert res.bad_media[0].startswith("video for clip 'corrupt': ") and "unusable media" in res.summary()
+    assert len(build("emer", csv=csv_path, media_dir=media, require_media=False).records) == 3  # not probed

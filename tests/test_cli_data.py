@@ -9,6 +9,7 @@ from unittest import mock
 import pytest
 
 import builder_layouts as L
+from conftest import tiny_media
 from test_emocue_instruct import ChatServer
 from xemogpt_cli.main import main
 
@@ -27,7 +28,7 @@ def emer_files(tmp_path):
     media = tmp_path / "clips"
     media.mkdir()
     for n in ("s1", "s2"):
-        (media / f"{n}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+        tiny_media(media / f"{n}.mp4")
     return csv_path, media
 
 

@@ -113,3 +113,35 @@ def test_cached_features_give_the_same_model_inputs(tmp_path, tiny_processor, mp
         a = model(**decoded).logits
         b = model(**cached).logits
     assert torch.allclose(a, b, atol=1e-4), float((a - b).abs().max())
+
+
+def test_cached_features_of_a_file_changed_after_the_fill(tmp_path, tiny_processor, mp4_with_audio):
+    """The cache path keeps the content key each file had when its features were extracted: a clip replaced on disk
+    afterwards still gives those features; without that key, a one-line error names the record and the file."""
+    import shutil
+
+    from training.collators import CachedMediaFeatures
+    from training.config_utils import Config
+    from training.data.media_check import BadMediaError
+    from training.feature_cache import FeatureCache, file_key
+    from training.frozen_encoders import FrozenMediaEncoders
+    from training.model_loading import model_section
+
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(mp4_with_audio, clip)
+    model_cfg = Config.wrap({k: v for k, v in model_section().items() if k != "__section__"})
+    encoders = FrozenMediaEncoders(model_cfg, processor=tiny_processor)
+    cache = FeatureCache(tmp_path / "cache", encoders.video_encoder_name)
+    key = file_key(clip)
+    cache.fill([str(clip)], [key], encoders.video_features, load=encoders.load_video, disable_progress=True)
+    audio_cache = FeatureCache(tmp_path / "cache", encoders.audio_encoder_name)
+    samples = [sample("visual", str(clip), None, "Happy.", sid="v1")]
+    before = XEmoGPTSFTCollator(tiny_processor, features=CachedMediaFeatures(cache, audio_cache,
+                                                                             keys={str(clip): key}))(samples)
+    clip.write_text("replaced by a text file\n" * 10)
+    kept = XEmoGPTSFTCollator(tiny_processor, features=CachedMediaFeatures(cache, audio_cache,
+                                                                           keys={str(clip): key}))(samples)
+    assert torch.equal(before["video_frame_features"], kept["video_frame_features"])
+    with pytest.raises(BadMediaError) as err:
+        XEmoGPTSFTCollator(tiny_processor, features=CachedMediaFeatures(cache, audio_cache))(samples)
+    assert str(err.value) == f"record 'v1': {clip}: no video features in the cache {cache.dir}; fill it first"

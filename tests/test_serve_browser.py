@@ -8,6 +8,7 @@ installs it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -52,49 +53,203 @@ def served_app(tmp_path, mp4_with_audio, monkeypatch):
         app.close()
 
 
-@needs_chromium
-def test_upload_describe_in_chromium(served_app, mp4_with_audio, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    from xemogpt_cli.gradio_app import NO_TEXT
+# bounding boxes of the frame grid, its panel (the output column) and every thumbnail; the explanation box's heights
+LAYOUT_JS = """() => {
+  const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const grid = document.querySelector('#frames');
+  const t = document.querySelector('#explanation textarea');
+  return {grid: box(grid), panel: box(grid.closest('.column')), thumbs: [...grid.querySelectorAll('img')].map(box),
+          text: [t.scrollHeight, t.clientHeight]};
+}"""
 
-    url, calls = served_app
-    assert url.startswith("http://127.0.0.1:")
-    profile = tmp_path / "chromium-profile"
+
+def _inside(inner, outer, tol=1.0) -> bool:
+    return (inner[0] >= outer[0] - tol and inner[1] >= outer[1] - tol and inner[2] <= outer[2] + tol
+            and inner[3] <= outer[3] + tol)
+
+
+def _check_layout(page, width: int, shot) -> dict:
+    """At ``width`` px: the 16-frame grid inside its panel, every thumbnail inside the grid, the whole explanation
+    visible without scrolling; a screenshot goes to ``shot``."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.wait_for_timeout(500)  # relayout
+    layout = page.evaluate(LAYOUT_JS)
+    page.screenshot(path=str(shot), full_page=True)
+    assert len(layout["thumbs"]) == 16
+    assert _inside(layout["grid"], layout["panel"]), (width, layout["grid"], layout["panel"])
+    outside = [t for t in layout["thumbs"] if not _inside(t, layout["grid"])]
+    assert not outside, (width, outside, layout["grid"])
+    assert layout["text"][0] <= layout["text"][1] + 2, (width, layout["text"])  # no hidden lines
+    return layout
+
+
+@contextlib.contextmanager
+def chromium_page(profile: Path):
+    """A page of headless Chromium (1280 x 900) with a fresh profile."""
+    sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 900})
         try:
-            page = browser.new_page()
-            page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-            page.locator("#describe").wait_for(timeout=60_000)
-            page.locator("#clip input[type=file]").set_input_files(str(mp4_with_audio))
-            page.get_by_text(mp4_with_audio.name).first.wait_for(timeout=30_000)  # the upload finished
-            page.locator("#subtitle textarea, #subtitle input").first.fill("It is finally over now.")
-            page.locator("#describe").click()
-            page.wait_for_function(
-                "() => { const t = document.querySelector('#explanation textarea');"
-                " return t && t.value.trim().length > 0 }", timeout=120_000)
-            shown = page.locator("#explanation textarea").input_value()
-            page.locator("#frames img").first.wait_for(timeout=30_000)
-            page.wait_for_function(  # every thumbnail decoded, so the screenshot shows them
-                "() => { const im = [...document.querySelectorAll('#frames img')];"
-                " return im.length >= 16 && im.every(i => i.complete && i.naturalWidth > 0) }", timeout=30_000)
-            num_frames = page.locator("#frames img").count()
-            cue_panels = page.locator("#visual-cues").inner_text() + page.locator("#global-cues").inner_text()
-            page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
+            yield browser.new_page()
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def serving(app):
+    """``app`` launched on a free port of 127.0.0.1: its URL."""
+    from xemogpt_cli.gradio_app import launch
+
+    url = launch(app, host="127.0.0.1", port=free_port(), block=False)
+    try:
+        yield url
+    finally:
+        app.close()
+
+
+def _open(page, url: str):
+    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+    page.locator("#describe").wait_for(timeout=60_000)
+
+
+def _upload(page, clip: Path):
+    page.locator("#clip input[type=file]").set_input_files(str(clip))
+    page.wait_for_function(  # the upload finished: the box shows the file's name (Gradio splits off the suffix)
+        "stem => document.querySelector('#clip').innerText.includes(stem)", arg=clip.stem, timeout=30_000)
+
+
+@needs_chromium
+def test_upload_describe_in_chromium(served_app, mp4_with_audio, tmp_path):
+    from xemogpt_cli.gradio_app import NO_TEXT, complete_sentences
+
+    url, calls = served_app
+    assert url.startswith("http://127.0.0.1:")
+    with chromium_page(tmp_path / "chromium-profile") as page:
+        _open(page, url)
+        _upload(page, mp4_with_audio)
+        page.locator("#subtitle textarea, #subtitle input").first.fill("It is finally over now.")
+        page.locator("#describe").click()
+        page.wait_for_function(
+            "() => { const t = document.querySelector('#explanation textarea');"
+            " return t && t.value.trim().length > 0 }", timeout=120_000)
+        shown = page.locator("#explanation textarea").input_value()
+        page.locator("#frames img").first.wait_for(timeout=30_000)
+        page.wait_for_function(  # every thumbnail decoded, so the screenshot shows them
+            "() => { const im = [...document.querySelectorAll('#frames img')];"
+            " return im.length >= 16 && im.every(i => i.complete && i.naturalWidth > 0) }", timeout=30_000)
+        num_frames = page.locator("#frames img").count()
+        cue_panels = page.locator("#visual-cues").inner_text() + page.locator("#global-cues").inner_text()
+        page.screenshot(path=str(tmp_path / "serve.png"), full_page=True)
+        for width in (1280, 800):
+            _check_layout(page, width, tmp_path / f"serve_{width}.png")
     assert len(calls) == 1
     clip, modality, subtitle, result = calls[0]
     assert Path(clip).name == mp4_with_audio.name and modality == "both" and subtitle == "It is finally over now."
     assert result.modality == "multimodal"
-    assert shown == (result.explanation.strip() or NO_TEXT)  # exactly what the model generated
+    assert shown == (complete_sentences(result.explanation)[0] or NO_TEXT)  # what the model generated
     assert num_frames == 16  # the processor's 16 sampled frames are shown
     assert "Visual cues" in cue_panels and "Global cues" in cue_panels
     shot = tmp_path / "serve.png"
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+def _toast(page) -> str:
+    """The text of the error the page shows (Gradio's toast), without its title and close button."""
+    body = page.locator("[data-testid=toast-body]").first
+    body.wait_for(timeout=60_000)
+    return body.inner_text().splitlines()[-1]
+
+
+@needs_chromium
+def test_user_and_internal_errors_in_chromium(tmp_path, mp4_with_audio, mp4_no_audio, monkeypatch, caplog):
+    """A text file uploaded as .mp4, and a modality the clip lacks: one line naming the uploaded file (not the
+    server's temporary copy) and the reason, on the page and in the server log, no traceback. An internal error:
+    logged with its traceback, the page says so."""
+    import logging
+    import shutil
+
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    pytest.importorskip("gradio")
+    from xemogpt_cli.gradio_app import build_app
+    from xemogpt_cli.inference import Describer
+
+    describer = Describer("tiny", max_new_tokens=4)
+    crash = shutil.copy(mp4_with_audio, tmp_path / "crash.mp4")
+
+    def describe_fn(clip, modality, subtitle):
+        if Path(clip).name == "crash.mp4":
+            raise RuntimeError("an internal failure")
+        return describer(clip, modality=modality, subtitle=subtitle)
+
+    bad = tmp_path / "not a video.mp4"
+    bad.write_text("this is a text file, not a video\n" * 20)
+    shown = []
+    caplog.set_level(logging.INFO, logger="xemogpt.serve")
+    with serving(build_app(describe_fn)) as url, chromium_page(tmp_path / "profile") as page:
+        for clip, modality in ((bad, None), (mp4_no_audio, "Audio only"), (Path(crash), None)):
+            _open(page, url)
+            _upload(page, clip)
+            if modality:
+                page.get_by_label(modality).check()
+            page.locator("#describe").click()
+            shown.append(_toast(page))
+    reason = "not a readable media file (InvalidDataError: Invalid data found when processing input)"
+    assert shown == [f"not a video.mp4: {reason}",
+                     "no_audio.mp4: has no audio stream, so --modality audio cannot be used (try visual)",
+                     "crash.mp4: internal error (details in the server log)"]
+    records = [r for r in caplog.records if r.name == "xemogpt.serve"]
+    assert [(r.levelname, r.getMessage(), r.exc_info is not None) for r in records] == [
+        ("WARNING", f"describe: not a video.mp4: {reason}", False),
+        ("WARNING", "describe: no_audio.mp4: has no audio stream, so --modality audio cannot be used (try visual)",
+         False),
+        ("ERROR", "describe: internal error on crash.mp4", True)]  # the traceback goes with it
+    assert "RuntimeError: an internal failure" in caplog.text
+
+
+@needs_chromium
+def test_long_explanation_fits_and_is_not_cut_mid_sentence(tmp_path, mp4_with_audio, monkeypatch):
+    """An explanation as long as the generation budget allows, stopped mid-sentence: the box shows it whole up to its
+    last complete sentence at 1280 and 800 px, and a note says the unfinished sentence was left out."""
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    pytest.importorskip("gradio")
+    from xemogpt_cli.gradio_app import build_app
+    from xemogpt_cli.inference import sampled_frames
+
+    budget = 256
+    sentence = "The eyebrows rise and the voice gets louder, which is a typical sign of surprise. "
+    text = (sentence * (budget * 6 // len(sentence)))[: budget * 6 - 40] + " Overall, the person is most likely"
+    frames = sampled_frames(str(mp4_with_audio))
+    app = build_app(lambda clip, modality, subtitle: {"frames": frames, "explanation": text, "emotion": "surprised",
+                                                      "cues": {"visual": ["eyebrows rise"]}}, max_new_tokens=budget)
+    with serving(app) as url, chromium_page(tmp_path / "profile") as page:
+        for width in (1280, 800):  # a page opened at that width (the box sizes itself to its text)
+            page.set_viewport_size({"width": width, "height": 900})
+            _open(page, url)
+            _upload(page, mp4_with_audio)
+            page.locator("#describe").click()
+            page.wait_for_function("() => document.querySelectorAll('#frames img').length >= 16", timeout=60_000)
+            shown = page.locator("#explanation textarea").input_value()
+            note = page.locator("#explanation-note").inner_text()
+            _check_layout(page, width, tmp_path / f"long_{width}.png")
+            assert shown == text[: text.rindex("surprise.") + len("surprise.")]
+            assert "generation budget in the middle of a sentence" in note
+
+
+def test_complete_sentences_and_upload_names(tmp_path):
+    from xemogpt_cli.gradio_app import _upload_named, complete_sentences, explanation_lines
+
+    assert complete_sentences("She smiles. Her voice rises") == ("She smiles.", True)
+    assert complete_sentences("She smiles. Her voice rises.") == ("She smiles. Her voice rises.", False)
+    assert complete_sentences('He says "no!" and') == ('He says "no!"', True)
+    assert complete_sentences("ir ir ir") == ("ir ir ir", False)  # no sentence end at all: kept whole
+    assert complete_sentences("  ") == ("", False)
+    upload = tmp_path / "gradio" / "3f2a" / "my clip.mp4"
+    err = ValueError(f"{upload}: has no video stream, so --modality visual cannot be used")
+    assert _upload_named(err, str(upload)) == "my clip.mp4: has no video stream, so --modality visual cannot be used"
+    assert explanation_lines(128) == 21 and explanation_lines(512) == 78 and explanation_lines(16) == 20
 
 
 def test_serve_command_starts_and_answers(tmp_path):

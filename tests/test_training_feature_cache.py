@@ -37,11 +37,11 @@ def test_hit_miss_and_keys(tmp_path):
     calls = []
     keys = [file_key(p) for p in paths]
     stats = cache.fill(paths, keys, _compute(calls), batch_size=2, disable_progress=True)
-    assert stats == {"hits": 0, "misses": 5} and sum(len(c) for c in calls) == 5
+    assert stats == {"hits": 0, "misses": 5, "failed": []} and sum(len(c) for c in calls) == 5
     calls.clear()
     stats = cache.fill(paths + [str(same_content)], keys + [file_key(same_content)], _compute(calls), batch_size=2,
                        disable_progress=True)
-    assert stats == {"hits": 6, "misses": 0} and calls == []  # the copy hits the entry of its twin
+    assert stats == {"hits": 6, "misses": 0, "failed": []} and calls == []  # the copy hits the entry of its twin
     assert torch.equal(cache.get(keys[3])["features"], torch.full((2, 3), 3.0))
     # another encoder name is another namespace
     other = FeatureCache(tmp_path / "cache", "video|encoderB")
@@ -68,4 +68,31 @@ def test_interrupted_extraction_keeps_finished_entries(tmp_path):
     assert not list((tmp_path / "cache").rglob(".tmp-*"))  # no half-written entry
     calls = []
     stats = cache.fill(paths, keys, _compute(calls), batch_size=2, disable_progress=True)
-    assert stats == {"hits": 4, "misses": 3} and sorted(p for c in calls for p in c) == sorted(paths[4:])
+    assert stats == {"hits": 4, "misses": 3, "failed": []} and sorted(p for c in calls for p in c) == sorted(paths[4:])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_items_that_fail_to_load_are_listed_and_the_rest_cached(tmp_path, workers):
+    """A load error of the expected kind (a clip that cannot be decoded) costs only that item, also when loading
+    runs in DataLoader worker processes; any other error still stops the extraction."""
+    from processing_xemogpt.media import MediaError
+
+    paths = _files(tmp_path, 5)
+    keys = [file_key(p) for p in paths]
+
+    def load(path):
+        if path == paths[1] or path == paths[3]:
+            raise MediaError(f"{path}: not a readable media file (InvalidDataError: Invalid data)")
+        return path
+
+    cache = FeatureCache(tmp_path / "cache", "video|enc")
+    calls = []
+    stats = cache.fill(paths, keys, _compute(calls), batch_size=2, disable_progress=True, load=load,
+                       num_workers=workers, load_errors=(MediaError,))
+    assert stats["failed"] == [(paths[1], f"{paths[1]}: not a readable media file (InvalidDataError: Invalid data)"),
+                               (paths[3], f"{paths[3]}: not a readable media file (InvalidDataError: Invalid data)")]
+    assert cache.missing(keys) == [keys[1], keys[3]] and sorted(p for c in calls for p in c) == [paths[0], paths[2],
+                                                                                                  paths[4]]
+    with pytest.raises(MediaError):
+        FeatureCache(tmp_path / "cache2", "video|enc").fill(paths, keys, _compute([]), batch_size=2,
+                                                             disable_progress=True, load=load)

@@ -142,6 +142,14 @@ def test_stage3_tiny_merged_checkpoint(stage1, stage2, syn):
     assert type(model).__name__ == "XEmoGPTForConditionalGeneration"
     assert not any("lora" in n for n, _ in model.named_parameters())
     assert model.config.vision_feature_select == "patch_mean"
+    # the checkpoint's generation budget covers its longest training answer (xemogpt serve's default budget)
+    answers = [json.loads(line)["description"] for line in (syn / "train.jsonl").read_text().splitlines()]
+    longest = max(len(processor.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers) + 1
+    budget = model.generation_config.max_new_tokens
+    assert longest < budget <= 1.25 * longest + 16 and budget % 16 == 0
+    from xemogpt_cli.serve import generation_budget
+
+    assert generation_budget(model) == budget and generation_budget(model, 40) == 40
     sample = json.loads((syn / "test.jsonl").read_text().splitlines()[0])
     video = str(syn / sample["video"]) if sample.get("video") else None
     audio = str(syn / sample["audio"]) if sample.get("audio") else (video if sample["modality"] == "multimodal" else None)
@@ -193,40 +201,92 @@ def test_stage3_gradient_blocking_in_a_real_step(stage1, stage2, syn, blocked):
                for k, v in load_file(other_dir / "model.safetensors").items() if k.startswith("bridge."))
 
 
-def test_kill_and_resume(stage1, syn):
-    """SIGKILL after a checkpoint, resume with `auto`: same final step, and the loss curve continues exactly where
-    the uninterrupted run (same seed and data) went."""
-    out = syn / "resume"
-    args = ["--config", str(CFG / "stage1_tiny.yaml"), *_common(syn, out), "--data.eval", "null", "--max_steps", "12",
-            "--save_steps", "4", "--logging_steps", "1", "--per_device_train_batch_size", "8"]
+def _kill_at_a_step(module: str, args: list[str], out: Path, step: int) -> int:
+    """Run ``python -m module args`` (steps slowed by debug.sleep_per_step) and SIGKILL it once it has logged
+    ``step``; returns the last step it logged."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "training.stage1_vecb", *args, "--debug.sleep_per_step", "0.5"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    history = out / "loss_history.json"
     deadline = time.time() + 300
+    logged = 0
     try:
-        while not (out / "checkpoint-4" / "trainer_state.json").exists():
-            assert proc.poll() is None, "the run ended before its first checkpoint"
-            assert time.time() < deadline, "no checkpoint after 300 s"
-            time.sleep(0.1)
+        while logged < step:
+            assert proc.poll() is None, "the run ended before it was killed"
+            assert time.time() < deadline, f"step {step} not reached after 300 s"
+            time.sleep(0.05)
+            if history.exists():
+                logged = json.loads(history.read_text())[-1]["step"]
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert not (out / "model.safetensors").exists()  # it really died before the end
-    before = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
-    assert before and before[-1] < 12
+    return json.loads(history.read_text())[-1]["step"]
 
+
+def _rerun_resumes(main, args, out, killed_at, last_saved, steps, reference, capsys):
+    """The same command again: it resumes from the last checkpoint (and says so), ends at the same final step, and
+    its loss history is continuous and equal to the uninterrupted run's."""
+    assert not (out / "metrics.json").exists()  # it really died before the end
+    saved = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*"))
+    assert saved[-1] == last_saved < killed_at < steps  # killed between two saves
+    capsys.readouterr()
+    figures = main(args)
+    assert f"resuming from {out / f'checkpoint-{last_saved}'}" in capsys.readouterr().out
+    assert figures["global_step"] == steps
+    resumed = json.loads((out / "loss_history.json").read_text())
+    assert [h["step"] for h in resumed] == list(range(1, steps + 1))
+    got = [h["loss"] for h in resumed]
+    assert got == pytest.approx([h["loss"] for h in reference], rel=1e-3, abs=1e-3)
+
+
+def test_kill_at_a_random_step_and_rerun(stage1, syn, capsys):
+    """Stage 1 SIGKILLed at a random step between two checkpoints, then the very same command run again."""
+    import random
+
+    out = syn / "resume"
+    args = ["--config", str(CFG / "stage1_tiny.yaml"), *_common(syn, out), "--data.eval", "null", "--max_steps", "12",
+            "--save_steps", "4", "--logging_steps", "1", "--per_device_train_batch_size", "8",
+            "--debug.sleep_per_step", "0.4"]
+    target = random.choice([5, 6, 7])
+    print(f"killing stage 1 after step {target}")
+    killed_at = _kill_at_a_step("training.stage1_vecb", args, out, target)
     from training.stage1_vecb import main
 
-    figures = main([*args, "--resume_from_checkpoint", "auto"])
-    assert figures["global_step"] == 12
-    resumed = json.loads((out / "loss_history.json").read_text())
-    reference = json.loads((stage1[0] / "loss_history.json").read_text())
-    assert [h["step"] for h in resumed] == list(range(1, 13))
-    ref_loss = [h["loss"] for h in reference]
-    got_loss = [h["loss"] for h in resumed]
-    assert got_loss == pytest.approx(ref_loss, rel=1e-3, abs=1e-3)
+    reference = json.loads((stage1[0] / "loss_history.json").read_text())  # same seed and data, not interrupted
+    _rerun_resumes(main, args, out, killed_at, 4, 12, reference, capsys)
+    # another configuration in that directory: a one-line error naming the difference and the way out
+    from training.config_utils import ConfigError
+
+    with pytest.raises(ConfigError, match=r"holds results of another configuration .*training.learning_rate: "
+                                          r"0.001 there, 0.002 now; rerun with --overwrite"):
+        main([*args, "--learning_rate", "0.002"])
+    figures = main([*args, "--learning_rate", "0.002", "--max_steps", "2", "--debug.sleep_per_step", "0",
+                    "--overwrite"])
+    assert figures["global_step"] == 2
+    assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-2"]  # the earlier run's 4, 8, 12 are gone
+    assert [h["step"] for h in json.loads((out / "loss_history.json").read_text())] == [1, 2]
+
+
+def test_stage3_kill_at_a_random_step_and_rerun(stage1, stage2, syn, capsys):
+    import random
+
+    from training.stage3_sft import main
+
+    def args(out, sleep):
+        return ["--config", str(CFG / "stage3_tiny.yaml"), *_common(syn, out), "--data.eval", "null",
+                "--max_steps", "6", "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "8",
+                "--bridges.vecb", str(stage1[0]), "--bridges.aecb", str(stage2[0]), "--output.save_merged", "false",
+                "--debug.sleep_per_step", str(sleep)]
+
+    main(args(syn / "stage3_reference", 0))
+    reference = json.loads((syn / "stage3_reference" / "loss_history.json").read_text())
+    target = random.choice([3, 5])
+    print(f"killing stage 3 after step {target}")
+    out = syn / "stage3_resume"
+    killed_at = _kill_at_a_step("training.stage3_sft", args(out, 1.0), out, target)
+    _rerun_resumes(main, args(out, 1.0), out, killed_at, target - 1, 6, reference, capsys)
 
 
 def _tiny_clip_text_encoder(path: Path) -> Path:

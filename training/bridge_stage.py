@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .config_utils import ConfigError, save_config
+from .bad_media import StageMedia
+from .config_utils import ConfigError
 from .data.sample import caption_text
-from .feature_cache import CachedDataset, FeatureCache, file_key
+from .feature_cache import CachedDataset, FeatureCache, content_keys
 from .frozen_encoders import FrozenMediaEncoders
+from .resume import prepare_output_dir
 from .runtime import (
     apply_runtime,
     load_stage_records,
@@ -23,7 +25,6 @@ from .runtime import (
     print_figures,
     print_main,
     rank_info,
-    resolve_resume,
     training_arguments,
     weights_hash,
     write_run_summary,
@@ -41,13 +42,19 @@ class BridgeStage:
     media_path: Callable  # record -> the file whose frozen features are cached (None: the record has no such medium)
     media_phrase: str  # "a video" | "audio", for the error when a dataset has none
     feature_desc: str  # progress-bar label of the feature extraction
-    on_the_fly_dataset: Callable  # (paths, tcache, tkeys) -> Dataset, for cache.enabled: false
-    make_collator: Callable  # (encoders | None) -> collate function
+    on_the_fly_dataset: Callable  # (paths, tcache, tkeys, record ids) -> Dataset, for cache.enabled: false
+    make_collator: Callable  # (encoders | None, MediaGuard | None) -> collate function
+    feed_all_media: bool  # media_path's rule (training.data.sample.audio_source): visual records' audio counts or not
 
 
-def bridge_records(stage: BridgeStage, path, what: str, limit=None, caption_spec: str = "short_caption"):
-    """The records of ``path`` that have the stage's medium (the first ``limit``) and their captions."""
-    records = [r for r in load_stage_records(path, what) if stage.media_path(r)]
+def bridge_records(stage: BridgeStage, path, what: str, limit=None, caption_spec: str = "short_caption",
+                   media: StageMedia | None = None):
+    """The records of ``path`` that have the stage's medium (the first ``limit``) and their captions; with
+    ``media``, the records whose media fail the up-front check are reported (or skipped)."""
+    records = load_stage_records(path, what, check_media=media is None)
+    if media is not None:
+        records = media.check(records, what, (stage.medium,), stage.feed_all_media)
+    records = [r for r in records if stage.media_path(r)]
     if limit:
         records = records[: int(limit)]
     if not records:
@@ -105,29 +112,40 @@ def bridge_training_defaults(output_dir: str, **overrides) -> dict:
     return training_section(TrainingArguments, **d)
 
 
-def prepare_features(cfg, encoders: FrozenMediaEncoders, stage: BridgeStage, records, captions, state, rank, world,
-                     tag="train", media: bool = True):
-    """Fill the media-feature and caption-embedding caches for ``records`` (each rank extracts its share), then
-    return ``(media cache, media keys, text cache, text keys, text dim)``."""
+def prepare_features(cfg, encoders: FrozenMediaEncoders, stage: BridgeStage, media: StageMedia, records, captions,
+                     state, rank, world, what="training set", extract: bool = True):
+    """Fill the media-feature cache for ``records`` (each rank extracts its share; a clip that fails to decode is
+    reported or skipped as ``data.on_bad_media`` says) and the caption-embedding cache, then return ``(records,
+    captions, media cache, media keys, text cache, text keys, text dim)`` of the records kept."""
+    from processing_xemogpt.media import MediaError
+
     cache = FeatureCache(cfg.cache.dir, getattr(encoders, f"{stage.medium}_encoder_name"), dtype=cfg.cache.dtype)
     paths = [stage.media_path(r) for r in records]
-    for p in paths:
-        if not Path(p).exists():
-            raise ConfigError(f"{stage.medium} file {p!r} of the {tag} set does not exist")
-    keys = [file_key(p) for p in paths]
-    mine = [i for i in range(len(paths)) if i % world == rank] if media else []
-    cache.fill(
-        [paths[i] for i in mine], [keys[i] for i in mine], getattr(encoders, f"{stage.medium}_features"),
-        batch_size=int(cfg.cache.batch_size), desc=f"{stage.feature_desc} ({tag})",
-        load=getattr(encoders, f"load_{stage.medium}"), num_workers=int(cfg.cache.num_workers),
-        disable_progress=not state.is_local_main_process,
-    )
+    keys, failed = content_keys(paths)
+    if extract:
+        mine = [p for i, p in enumerate(keys) if i % world == rank]
+        stats = cache.fill(
+            mine, [keys[p] for p in mine], getattr(encoders, f"{stage.medium}_features"),
+            batch_size=int(cfg.cache.batch_size), desc=f"{stage.feature_desc} ({what})",
+            load=getattr(encoders, f"load_{stage.medium}"), num_workers=int(cfg.cache.num_workers),
+            disable_progress=not state.is_local_main_process, load_errors=(MediaError,),
+        )
+        failed.update(stats["failed"])
+        state.wait_for_everyone()
+    missing = set(failed) | ({p for p, k in keys.items() if k not in cache} if extract else set())
+    if missing:  # every rank sees every rank's failures: the entries are missing
+        kind = stage.medium
+        kept = media.fill_failures(records, lambda r: [(kind, stage.media_path(r))],
+                                   {(kind, p): m for p, m in failed.items()}, {(kind, p) for p in missing}, what)
+        kept = {r["id"] for r in kept}
+        captions = [c for r, c in zip(records, captions) if r["id"] in kept]
+        records = [r for r in records if r["id"] in kept]
     tcache, tkeys, tdim = extract_text_embeddings(
         cfg.encoders.text, captions, cfg.cache.dir, encoders.device, int(cfg.cache.batch_size), cfg.cache.dtype,
         rank, world, disable_progress=not state.is_local_main_process,
     )
     state.wait_for_everyone()
-    return cache, keys, tcache, tkeys, tdim
+    return records, captions, cache, [keys[stage.media_path(r)] for r in records], tcache, tkeys, tdim
 
 
 def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
@@ -139,14 +157,15 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
     apply_runtime(cfg)
     state, rank, world = rank_info()
     out_dir = cfg.training.output_dir
-    resume = resolve_resume(cfg.training.get("resume_from_checkpoint"), out_dir)
+    resume = prepare_output_dir(cfg, stage.name, state)
+    media = StageMedia.from_config(cfg, stage.name, state.is_main_process)
     device = cfg.encoders.get("device") or state.device
     train_records, train_captions = bridge_records(stage, cfg.data.train, "training set", cfg.data.max_train_samples,
-                                                   cfg.data.caption)
+                                                   cfg.data.caption, media)
     eval_records, eval_captions = ([], [])
     if cfg.data.get("eval"):
         eval_records, eval_captions = bridge_records(stage, cfg.data.eval, "held-out set", cfg.data.max_eval_samples,
-                                                     cfg.data.caption)
+                                                     cfg.data.caption, media)
     encoders = FrozenMediaEncoders(cfg.model, device=device)
     bridge = {"video": "vecb", "audio": "aecb"}[stage.medium]
     if not getattr(encoders.config, f"use_{bridge}"):
@@ -155,8 +174,9 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
     print_main(state, f"[{stage.name}] {len(train_records)} training clips, {len(eval_records)} held-out clips; "
                       f"frozen features cached under {cfg.cache.dir}")
     t_extract = time.perf_counter()
-    mcache, mkeys, tcache, tkeys, tdim = prepare_features(cfg, encoders, stage, train_records, train_captions, state,
-                                                          rank, world, "train", media=bool(cfg.cache.enabled))
+    train_records, train_captions, mcache, mkeys, tcache, tkeys, tdim = prepare_features(
+        cfg, encoders, stage, media, train_records, train_captions, state, rank, world, "training set",
+        extract=bool(cfg.cache.enabled))
     extract_seconds = time.perf_counter() - t_extract
     if cfg.cache.enabled:
         train_ds = CachedDataset(
@@ -165,8 +185,9 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
         )
         collator = stage.make_collator()
     else:
-        train_ds = stage.on_the_fly_dataset([stage.media_path(r) for r in train_records], tcache, tkeys)
-        collator = stage.make_collator(encoders)
+        train_ds = stage.on_the_fly_dataset([stage.media_path(r) for r in train_records], tcache, tkeys,
+                                            [r["id"] for r in train_records])
+        collator = stage.make_collator(encoders, media.guard())
 
     args = training_arguments(TrainingArguments, cfg.training)
     set_seed(args.seed)
@@ -176,10 +197,6 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
     Trainer = make_bridge_trainer_class()
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collator,
                       callbacks=make_callbacks(out_dir, cfg.get("debug")))
-    if state.is_main_process:
-        save_config(cfg, Path(out_dir) / "stage_config.yaml")
-    if resume:
-        print_main(state, f"[{stage.name}] resuming from {resume}")
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(out_dir)  # the *ForPretraining model: config.json + model.safetensors (rank 0 writes)
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
@@ -192,8 +209,8 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
                "feature_extraction_s": extract_seconds, "weights_fingerprint": fingerprint}
     figures.update(loss_drop(trainer.state.log_history))
     if eval_records:
-        ev_mcache, ev_mkeys, ev_tcache, ev_tkeys, _ = prepare_features(cfg, encoders, stage, eval_records,
-                                                                       eval_captions, state, rank, world, "held-out")
+        eval_records, eval_captions, ev_mcache, ev_mkeys, ev_tcache, ev_tkeys, _ = prepare_features(
+            cfg, encoders, stage, media, eval_records, eval_captions, state, rank, world, "held-out set")
         if state.is_main_process:
             eval_ds = CachedDataset({stage.feature_field: (ev_mcache, ev_mkeys, "features"),
                                      "text_embeds": (ev_tcache, ev_tkeys, "embedding")}, preload=True)

@@ -19,6 +19,9 @@ from typing import Sequence
 import torch
 from modeling_xemogpt.modeling_xemogpt import MODALITIES  # the model's modality codes (its vocabulary)
 
+from processing_xemogpt.media import MediaError
+
+from .data.media_check import MediaGuard
 from .data.sample import EmoCueSample
 from .feature_cache import FeatureCache, file_key
 
@@ -51,20 +54,27 @@ class _MediaMemo:
 class CachedMediaFeatures:
     """Frozen CLIP / HuBERT features of media files from the on-disk cache of stages 1 and 2 (same encoder names, same
     content keys). ``keep_in_memory``: each entry is read once and kept (small datasets); otherwise it is read per
-    batch (the OS page cache keeps hot entries)."""
+    batch (the OS page cache keeps hot entries). ``keys``: each file's content key as it was when the cache was
+    filled (a file changed or removed since then still gives the features that were checked and extracted)."""
 
-    def __init__(self, video_cache: FeatureCache, audio_cache: FeatureCache, keep_in_memory: bool = True):
+    def __init__(self, video_cache: FeatureCache, audio_cache: FeatureCache, keep_in_memory: bool = True,
+                 keys: dict[str, str] | None = None):
         self.caches = {"video": video_cache, "audio": audio_cache}
         self.keep_in_memory = keep_in_memory
+        self.keys = dict(keys or {})
         self._memory: dict[tuple[str, str], torch.Tensor] = {}
 
     def get(self, kind: str, path: str) -> torch.Tensor:
         key = (kind, path)
         if key in self._memory:
             return self._memory[key]
-        entry = self.caches[kind].get(file_key(path))
+        try:
+            content = self.keys.get(path) or file_key(path)
+        except OSError as exc:
+            raise MediaError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+        entry = self.caches[kind].get(content)
         if entry is None:
-            raise KeyError(f"{path}: no {kind} features in the cache {self.caches[kind].dir}; fill it first")
+            raise MediaError(f"{path}: no {kind} features in the cache {self.caches[kind].dir}; fill it first")
         features = entry["features"].float()
         if self.keep_in_memory:
             self._memory[key] = features
@@ -76,12 +86,13 @@ class XEmoGPTSFTCollator:
     ``input_ids``, ``attention_mask``, ``labels``, the media inputs and ``modality`` (LongTensor of the model's codes)."""
 
     def __init__(self, processor, max_length: int | None = None, media_memory_mb: float = 512,
-                 features: CachedMediaFeatures | None = None):
+                 features: CachedMediaFeatures | None = None, guard: MediaGuard | None = None):
         from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
         self.processor = processor
         self.max_length = max_length
         self.features = features
+        self.guard = guard or MediaGuard()  # a clip that fails to load: one line naming its record, or dropped
         self.memo = _MediaMemo(int(media_memory_mb * 2**20))
         self.pad = DataCollatorForLanguageModeling(pad_token_id=processor.tokenizer.pad_token_id)
 
@@ -89,22 +100,23 @@ class XEmoGPTSFTCollator:
         return self.processor.apply_chat_template([s.messages(with_answer=False) for s in samples],
                                                   add_generation_prompt=True, tokenize=False)
 
-    def _decoded(self, kind: str, media):
-        """Decoded frames / waveform of a media file (memoised), or the array given."""
+    def _load(self, kind: str, media):
+        """Frozen features from the cache, or the decoded frames / waveform (memoised) of a media file or array."""
+        if self.features is not None:
+            return self.features.get(kind, media)
         load = self.processor.load_video if kind == "video" else self.processor.load_audio
         if not isinstance(media, str):
             return load(media)
         return self.memo.get((kind, media), lambda: load(media))
 
-    def _encode_prompts(self, samples: Sequence[EmoCueSample]) -> tuple[list[list[int]], dict]:
+    def _encode_prompts(self, samples: Sequence[EmoCueSample], loaded: Sequence[dict]) -> tuple[list[list[int]], dict]:
         """Token ids of each prompt (placeholders expanded) and the media inputs, in placeholder order."""
         prompts = self._prompts(samples)
-        videos = [s.video for s in samples if s.video is not None]
-        audios = [s.audio for s in samples if s.audio is not None]
+        videos = [m["video"] for m in loaded if "video" in m]
+        audios = [m["audio"] for m in loaded if "audio" in m]
         if self.features is None:
-            enc = self.processor(text=prompts, padding=False, return_tensors=None,
-                                 videos=[self._decoded("video", v) for v in videos] or None,
-                                 audio=[self._decoded("audio", a) for a in audios] or None)
+            enc = self.processor(text=prompts, padding=False, return_tensors=None, videos=videos or None,
+                                 audio=audios or None)
             media = {k: torch.as_tensor(enc[k]) for k in ("pixel_values_videos", "input_values",
                                                           "audio_attention_mask") if k in enc}
             return list(enc["input_ids"]), media
@@ -112,12 +124,11 @@ class XEmoGPTSFTCollator:
 
         media = {}
         if videos:
-            media["video_frame_features"] = torch.stack([self.features.get("video", v) for v in videos])
-        audio_feats = [self.features.get("audio", a) for a in audios]
-        if audio_feats:
-            media["audio_frame_features"] = pad(audio_feats, padding_value=0.0)
-            media["audio_frame_mask"] = pad([torch.ones(len(f), dtype=torch.long) for f in audio_feats], 0)
-        text = self.processor.expand_placeholders(prompts, [len(f) for f in audio_feats])
+            media["video_frame_features"] = torch.stack(videos)
+        if audios:
+            media["audio_frame_features"] = pad(audios, padding_value=0.0)
+            media["audio_frame_mask"] = pad([torch.ones(len(f), dtype=torch.long) for f in audios], 0)
+        text = self.processor.expand_placeholders(prompts, [len(f) for f in audios])
         return self.processor.tokenizer(text, add_special_tokens=False)["input_ids"], media
 
     def __call__(self, rows: Sequence[dict | EmoCueSample]) -> dict:
@@ -125,7 +136,10 @@ class XEmoGPTSFTCollator:
         missing = [s.id for s in samples if s.answer is None]
         if missing:
             raise ValueError(f"samples {missing} have no answer: a training batch needs the answers")
-        prompt_ids, media = self._encode_prompts(samples)
+        loaded = self.guard.load(samples, lambda s: (s.id, [(k, getattr(s, k)) for k in ("video", "audio")
+                                                            if getattr(s, k) is not None]), self._load)
+        samples = [s for s, _ in loaded]
+        prompt_ids, media = self._encode_prompts(samples, [m for _, m in loaded])
         answers = self.processor.tokenizer([s.answer for s in samples], add_special_tokens=False)["input_ids"]
         end = self.processor.end_of_turn_id
         examples = []

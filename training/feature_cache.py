@@ -49,6 +49,18 @@ def file_key(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return key
 
 
+def content_keys(paths: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``({path: file_key}, {path: error})`` of ``paths``: a file that cannot be read (gone since it was listed) gets
+    a one-line error instead of a key."""
+    keys, failed = {}, {}
+    for p in dict.fromkeys(paths):
+        try:
+            keys[p] = file_key(p)
+        except OSError as exc:
+            failed[p] = f"{p}: cannot read the file ({exc.strerror or exc})"
+    return keys, failed
+
+
 def text_key(text: str) -> str:
     return hashlib.sha256(("text\0" + text).encode("utf-8")).hexdigest()
 
@@ -135,12 +147,15 @@ class FeatureCache:
         disable_progress: bool = False,
         load: Callable | None = None,
         num_workers: int = 0,
+        load_errors: tuple[type[BaseException], ...] = (),
     ) -> dict:
         """Compute and store the entries of ``items`` whose ``keys`` are not cached yet, ``batch_size`` at a time.
 
         ``load(item)`` (optional) runs in ``num_workers`` DataLoader workers (decoding media); ``compute(list)`` gets
         a batch of loaded items and returns one dict of tensors per item. Entries are stored as soon as their batch
-        is done. Duplicated keys are computed once. Returns ``{"hits": ..., "misses": ...}`` for this call.
+        is done. Duplicated keys are computed once. An item whose ``load`` raises one of ``load_errors`` gets no
+        entry and is listed with the error's message in ``"failed"`` (the other items go on). Returns ``{"hits":
+        ..., "misses": ..., "failed": [(item, message), ...]}`` for this call.
         """
         from tqdm.auto import tqdm
 
@@ -157,38 +172,53 @@ class FeatureCache:
         self.misses += len(todo)
         pending = list(todo.items())
         if not pending:
-            return {"hits": hits, "misses": 0}
+            return {"hits": hits, "misses": 0, "failed": []}
         loader = torch.utils.data.DataLoader(
-            _LoadDataset(pending, load), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+            _LoadDataset(pending, load, load_errors), batch_size=batch_size, shuffle=False, num_workers=num_workers,
             collate_fn=_identity,
         )
+        failed = []
         with tqdm(total=len(pending), desc=desc, unit="item", disable=disable_progress) as bar:
             for batch in loader:
-                batch_keys = [k for k, _ in batch]
-                results = compute([x for _, x in batch])
+                failed += [(todo[k], x.message) for k, x in batch if isinstance(x, _LoadFailed)]
+                batch = [(k, x) for k, x in batch if not isinstance(x, _LoadFailed)]
+                results = compute([x for _, x in batch]) if batch else []
                 if len(results) != len(batch):
                     raise RuntimeError(f"compute returned {len(results)} results for {len(batch)} items")
-                for key, tensors in zip(batch_keys, results):
+                for (key, _), tensors in zip(batch, results):
                     self.put(key, tensors)
                 bar.update(len(batch))
-        return {"hits": hits, "misses": len(pending)}
+        return {"hits": hits, "misses": len(pending), "failed": failed}
 
 
 def _identity(batch):
     return batch
 
 
+class _LoadFailed:
+    """An item whose ``load`` raised one of the expected errors (only its message crosses the worker boundary)."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
 class _LoadDataset(torch.utils.data.Dataset):
-    def __init__(self, pending, load):
+    def __init__(self, pending, load, load_errors=()):
         self.pending = pending
         self.load = load
+        self.load_errors = tuple(load_errors)
 
     def __len__(self):
         return len(self.pending)
 
     def __getitem__(self, i):
         key, item = self.pending[i]
-        return key, (self.load(item) if self.load is not None else item)
+        if self.load is None:
+            return key, item
+        try:
+            return key, self.load(item)
+        except self.load_errors as exc:
+            return key, _LoadFailed(" ".join(str(exc).split()))
 
 
 class CachedDataset(torch.utils.data.Dataset):

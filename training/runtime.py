@@ -154,8 +154,9 @@ def summary_lines(f: dict) -> list[str]:
     lines = [f"[{f['stage']}] done in {f['wall_time_s']:.1f} s (training {f['train_runtime_s']:.1f} s, "
              f"step {f.get('global_step')})"]
     if "loss_first" in f:
-        lines.append(f"  training loss {f['loss_first']:.4f} -> {f['loss_last']:.4f} "
-                     f"(mean of the first / last {f.get('loss_window', 4)} logged losses)")
+        w = f.get("loss_window", 4)
+        what = "first / last logged loss" if w == 1 else f"mean of the first / last {w} logged losses"
+        lines.append(f"  training loss {f['loss_first']:.4f} -> {f['loss_last']:.4f} ({what})")
     for prefix, label in (("heldout_video_to_text_", "video→caption"), ("heldout_audio_to_text_", "audio→caption")):
         if prefix + "r1" in f:
             lines.append(
@@ -165,8 +166,12 @@ def summary_lines(f: dict) -> list[str]:
             )
     if "heldout_loss_after" in f:
         before = f.get("heldout_loss_before")
-        lines.append(("  held-out loss " + (f"{before:.4f} -> " if before is not None else "")
-                      + f"{f['heldout_loss_after']:.4f}"))
+        over = f"mean loss over the {f['heldout_samples']} held-out samples" if "heldout_samples" in f else \
+            "mean loss over the held-out samples"
+        lines.append(f"  held-out loss {before:.4f} -> {f['heldout_loss_after']:.4f} ({over}, before / after training)"
+                     if before is not None else
+                     f"  held-out loss {f['heldout_loss_after']:.4f} ({over} after training; a resumed run does not "
+                     "measure it before)")
     if f.get("merged_dir"):
         lines.append(f"  merged checkpoint: {f['merged_dir']}")
     return lines
@@ -196,9 +201,10 @@ def quiet_deepspeed() -> None:
         import deepspeed  # noqa: F401
 
 
-def load_stage_records(path, what: str = "dataset") -> list[dict]:
+def load_stage_records(path, what: str = "dataset", check_media: bool = True) -> list[dict]:
     """The validated EmoCue records of a stage's ``data.train`` / ``data.eval`` (:func:`training.data.loaders.
-    load_records`: JSONL/JSON/CSV/parquet, a folder, a saved dataset), or a :class:`ConfigError` naming the problem."""
+    load_records`: JSONL/JSON/CSV/parquet, a folder, a saved dataset), or a :class:`ConfigError` naming the problem.
+    ``check_media=False``: media files are not looked for (the stage probes them itself, :mod:`training.bad_media`)."""
     from .data.loaders import EmoCueDataError, EmptyDatasetError, load_records
     from .data.validate import EmoCueValidationError
 
@@ -207,7 +213,7 @@ def load_stage_records(path, what: str = "dataset") -> list[dict]:
     if not Path(path).exists():
         raise ConfigError(f"{what} path {str(path)!r} does not exist")
     try:
-        return load_records(path)
+        return load_records(path, check_media=check_media)
     except EmptyDatasetError:
         raise ConfigError(f"{what} {str(path)!r} is empty: no EmoCue records found") from None
     except (EmoCueDataError, EmoCueValidationError) as exc:
@@ -224,5 +230,15 @@ def stage_entry_point(main) -> None:
     try:
         main(sys.argv[1:])
     except (ConfigError, MediaError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {user_message(exc)}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def user_message(exc: BaseException) -> str:
+    """The message of a user error; one raised in a DataLoader worker comes back wrapped in torch's "Caught ... in
+    DataLoader worker process N. Original Traceback ..." text, whose last part is the original message."""
+    text = str(exc)
+    marker = f"{type(exc).__name__}: "
+    if "Original Traceback" in text and marker in text:
+        return text[text.rindex(marker) + len(marker):].strip()
+    return text

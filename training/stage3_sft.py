@@ -9,10 +9,12 @@ sample trains nothing in the audio branch and vice versa). The loss covers the a
     python -m training.stage3_sft --config training/configs/stage3_tiny.yaml \
         --bridges.vecb outputs/stage1_vecb_tiny --bridges.aecb outputs/stage2_aecb_tiny
 
-Outputs in ``training.output_dir``: ``checkpoint-*`` every ``save_steps`` (safetensors; ``--resume_from_checkpoint
-PATH|auto``), ``adapter/`` (the PEFT adapter, bridges and projections included), ``merged/`` (LoRA merged into the
-LLM: a full remote-code checkpoint with the processor, loadable with ``AutoModel``/``AutoProcessor.from_pretrained(...,
-trust_remote_code=True)``), ``metrics.json`` (loss drop, held-out loss before/after) and ``loss_history.json``.
+Outputs in ``training.output_dir``: ``checkpoint-*`` every ``save_steps`` (safetensors; rerunning the command resumes
+from the last one, :mod:`training.resume`), ``adapter/`` (the PEFT adapter, bridges and projections included),
+``merged/`` (LoRA merged into the LLM: a full remote-code checkpoint with the processor, loadable with
+``AutoModel``/``AutoProcessor.from_pretrained(..., trust_remote_code=True)``; its ``generation_config.max_new_tokens``
+covers the longest training answer), ``metrics.json`` (loss drop, held-out loss before/after) and
+``loss_history.json``. Records whose media cannot be used: ``data.on_bad_media`` (:mod:`training.bad_media`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 import torch
 
-from .config_utils import ConfigError, load_config, save_config, section, training_section
+from .bad_media import StageMedia
+from .config_utils import ConfigError, load_config, section, training_section
 from .data.sample import ANSWER_FORMATS, sample_from_record
 from .model_loading import build_base_model, build_processor, model_section, xemogpt_config
+from .resume import prepare_output_dir
 from .runtime import (
     apply_runtime,
     debug_section,
@@ -40,7 +44,6 @@ from .runtime import (
     print_figures,
     print_main,
     rank_info,
-    resolve_resume,
     runtime_section,
     stage_entry_point,
     training_arguments,
@@ -65,7 +68,7 @@ def defaults() -> dict:
         bridges=section(vecb=None, aecb=None, allow_random=False, learning_rate=None),
         data=section(train=None, eval=None, feed_all_media=True, answer_field="description", answer_format="text",
                      max_train_samples=None, max_eval_samples=None, max_length=None, media_memory_mb=512,
-                     modalities=None),
+                     modalities=None, on_bad_media="error"),
         # frozen CLIP/HuBERT features from the cache that stages 1 and 2 fill (dir: null re-encodes every step)
         cache=section(dir=".cache/xemogpt-features", batch_size=32, num_workers=0, dtype="float32", preload=True),
         lora=section(r=None, alpha=None, dropout=None, target_modules=None, extra_modules_to_save=None),
@@ -80,16 +83,18 @@ def defaults() -> dict:
         ),
         runtime=runtime_section(),
         debug=debug_section(record_branch_grads=False),
+        overwrite=False,
     )
 
 
 # ----------------------------------------------------------------------------------------------------------- data
-def build_samples(path, what, cfg) -> list[dict]:
-    """The instruction samples of ``path`` (:mod:`training.data.sample`), as dicts for a ``datasets.Dataset``."""
+def build_samples(path, what, cfg, media: StageMedia | None = None) -> list[dict]:
+    """The instruction samples of ``path`` (:mod:`training.data.sample`), as dicts for a ``datasets.Dataset``; with
+    ``media``, the records whose media fail the up-front check are reported (or skipped)."""
     if cfg.data.answer_format not in ANSWER_FORMATS:
         raise ConfigError(f"data.answer_format must be one of {', '.join(ANSWER_FORMATS)}, "
                           f"got {cfg.data.answer_format!r}")
-    records = load_stage_records(path, what)
+    records = load_stage_records(path, what, check_media=media is None)
     wanted = cfg.data.get("modalities")
     if wanted:
         wanted = [wanted] if isinstance(wanted, str) else list(wanted)
@@ -97,6 +102,8 @@ def build_samples(path, what, cfg) -> list[dict]:
     limit = cfg.data.get("max_train_samples" if what == "training set" else "max_eval_samples")
     if limit:
         records = records[: int(limit)]
+    if media is not None:
+        records = media.check(records, what, ("video", "audio"), bool(cfg.data.feed_all_media))
     try:
         samples = [sample_from_record(r, feed_all_media=bool(cfg.data.feed_all_media),
                                       answer_format=cfg.data.answer_format, answer_field=cfg.data.answer_field)
@@ -108,27 +115,43 @@ def build_samples(path, what, cfg) -> list[dict]:
     return [s.to_dict() for s in samples]
 
 
-def cached_features(cfg, model, processor, sample_sets, state, rank, world):
-    """Fill the frozen-feature cache for every video / audio file of ``sample_sets`` (each rank its share) and return
-    the collator's :class:`~training.collators.CachedMediaFeatures`; ``None`` when ``cache.dir`` is null."""
+def cached_features(cfg, model, processor, sample_sets, state, rank, world, media: StageMedia | None = None):
+    """Fill the frozen-feature cache for every video / audio file of ``sample_sets`` (training, held-out; each rank
+    its share) and return the collator's :class:`~training.collators.CachedMediaFeatures`; ``None`` when
+    ``cache.dir`` is null. Samples whose media fail to decode stop the run with their records, or (``media`` in
+    ``skip`` mode) are removed from their list in place."""
     if not cfg.cache.get("dir"):
         return None
+    from processing_xemogpt.media import MediaError
+
     from .collators import CachedMediaFeatures
-    from .feature_cache import FeatureCache, file_key
+    from .feature_cache import FeatureCache, content_keys
     from .frozen_encoders import FrozenMediaEncoders
 
     encoders = FrozenMediaEncoders(cfg.model, device=state.device, model=model, processor=processor)
-    caches = {}
+    caches, keys, failed = {}, {}, {}
     for kind, desc in (("video", "CLIP frame features"), ("audio", "HuBERT frames")):
         cache = caches[kind] = FeatureCache(cfg.cache.dir, getattr(encoders, f"{kind}_encoder_name"),
                                             dtype=cfg.cache.dtype)
-        paths = sorted({s[kind] for samples in sample_sets for s in samples if s[kind]})
-        mine = [p for i, p in enumerate(paths) if i % world == rank]
-        cache.fill(mine, [file_key(p) for p in mine], getattr(encoders, f"{kind}_features"),
-                   batch_size=int(cfg.cache.batch_size), desc=f"{desc} (stage 3)", load=getattr(encoders, f"load_{kind}"),
-                   num_workers=int(cfg.cache.num_workers), disable_progress=not state.is_local_main_process)
+        kind_keys, kind_failed = content_keys(sorted({s[kind] for samples in sample_sets for s in samples if s[kind]}))
+        mine = [p for i, p in enumerate(kind_keys) if i % world == rank]
+        stats = cache.fill(mine, [kind_keys[p] for p in mine], getattr(encoders, f"{kind}_features"),
+                           batch_size=int(cfg.cache.batch_size), desc=f"{desc} (stage 3)",
+                           load=getattr(encoders, f"load_{kind}"), num_workers=int(cfg.cache.num_workers),
+                           disable_progress=not state.is_local_main_process, load_errors=(MediaError,))
+        keys.update({(kind, p): k for p, k in kind_keys.items()})
+        failed.update({(kind, p): m for p, m in [*kind_failed.items(), *stats["failed"]]})
     state.wait_for_everyone()
-    return CachedMediaFeatures(caches["video"], caches["audio"], keep_in_memory=bool(cfg.cache.preload))
+    missing = set(failed) | {(kind, p) for (kind, p), k in keys.items() if k not in caches[kind]}
+    if missing:  # every rank sees every rank's failures: the entries are missing
+        def media_of(sample):
+            return [(kind, sample[kind]) for kind in ("video", "audio") if sample[kind]]
+
+        media = media or StageMedia()
+        for samples, what in zip(sample_sets, ("training set", "held-out set")):
+            samples[:] = media.fill_failures(samples, media_of, failed, missing, what)
+    return CachedMediaFeatures(caches["video"], caches["audio"], keep_in_memory=bool(cfg.cache.preload),
+                               keys={path: k for (_, path), k in keys.items()})
 
 
 def check_bridges(cfg, config) -> dict:
@@ -288,12 +311,11 @@ def run(cfg) -> dict:
     apply_runtime(cfg)
     state, rank, world = rank_info()
     out_dir = cfg.training.output_dir
-    resume = resolve_resume(cfg.training.get("resume_from_checkpoint"), out_dir)
+    resume = prepare_output_dir(cfg, STAGE, state)
+    media = StageMedia.from_config(cfg, STAGE, state.is_main_process)
     bridges = check_bridges(cfg, xemogpt_config(cfg.model))
-    train_samples = build_samples(cfg.data.train, "training set", cfg)
-    eval_samples = build_samples(cfg.data.eval, "held-out set", cfg) if cfg.data.get("eval") else []
-    counts = {m: sum(s["modality"] == m for s in train_samples) for m in ("visual", "audio", "multimodal")}
-    print_main(state, f"[{STAGE}] {len(train_samples)} training samples {counts}, {len(eval_samples)} held-out")
+    train_samples = build_samples(cfg.data.train, "training set", cfg, media)
+    eval_samples = build_samples(cfg.data.eval, "held-out set", cfg, media) if cfg.data.get("eval") else []
 
     training_cfg = dict(cfg.training)
     if training_cfg.get("dataset_kwargs") is None:
@@ -318,12 +340,15 @@ def run(cfg) -> dict:
         peft_config.modules_to_save = list(peft_config.modules_to_save or []) + list(cfg.lora.extra_modules_to_save)
 
     t_extract = time.perf_counter()
-    features = cached_features(cfg, model, processor, (train_samples, eval_samples), state, rank, world)
+    features = cached_features(cfg, model, processor, (train_samples, eval_samples), state, rank, world, media)
     extract_seconds = time.perf_counter() - t_extract
+    counts = {m: sum(s["modality"] == m for s in train_samples) for m in ("visual", "audio", "multimodal")}
+    print_main(state, f"[{STAGE}] {len(train_samples)} training samples {counts}, {len(eval_samples)} held-out")
     train_ds = datasets.Dataset.from_list(train_samples)
     eval_ds = datasets.Dataset.from_list(eval_samples) if eval_samples else None
     collator = XEmoGPTSFTCollator(processor, max_length=cfg.data.get("max_length"),
-                                  media_memory_mb=float(cfg.data.media_memory_mb), features=features)
+                                  media_memory_mb=float(cfg.data.media_memory_mb), features=features,
+                                  guard=media.guard())
     callbacks = make_callbacks(out_dir, cfg.get("debug"))
     if cfg.debug.get("record_branch_grads"):
         callbacks.append(make_branch_grad_callback(out_dir))
@@ -333,16 +358,14 @@ def run(cfg) -> dict:
                       processing_class=processor, peft_config=peft_config, callbacks=callbacks)
     summary = trainable_summary(trainer.model)
     print_main(state, f"[{STAGE}] trainable parameters: {summary}")
-    if state.is_main_process:
-        save_config(cfg, Path(out_dir) / "stage_config.yaml")
 
     figures = {"stage": STAGE, "train_samples": len(train_samples), "train_modalities": counts, "world_size": world,
                "trainable_parameters": summary, "feature_extraction_s": extract_seconds}
     do_eval = eval_ds is not None and cfg.eval.get("loss_before_after")
+    if do_eval:
+        figures["heldout_samples"] = len(eval_samples)
     if do_eval and not resume:
         figures["heldout_loss_before"] = float(trainer.evaluate()["eval_loss"])
-    if resume:
-        print_main(state, f"[{STAGE}] resuming from {resume}")
     result = trainer.train(resume_from_checkpoint=resume)
     figures["train_runtime_s"] = float(result.metrics.get("train_runtime", 0.0))
     if do_eval:
@@ -354,7 +377,7 @@ def run(cfg) -> dict:
     merged_dir = None
     if cfg.output.get("save_merged", True) and state.is_main_process:
         merged_dir = cfg.output.get("merged_dir") or str(Path(out_dir) / "merged")
-        save_merged(trainer, processor, merged_dir)
+        save_merged(trainer, processor, merged_dir, answer_budget(processor, train_samples))
     state.wait_for_everyone()
     figures["adapter_dir"] = adapter_dir
     figures["merged_dir"] = merged_dir
@@ -366,14 +389,26 @@ def run(cfg) -> dict:
     return figures
 
 
-def save_merged(trainer, processor, merged_dir: str) -> None:
-    """LoRA merged into the LLM, bridges/projections from the trained copies: a plain XEmoGPT checkpoint."""
+def answer_budget(processor, samples) -> int:
+    """The generation budget the trained model's answers need: its longest training answer in tokens (with the end
+    of turn), plus a quarter, rounded up to 16."""
+    answers = [s["answer"] for s in samples if s.get("answer")]
+    longest = max((len(ids) for ids in processor.tokenizer(answers, add_special_tokens=False)["input_ids"]),
+                  default=0) + 1
+    return -(-int(longest * 1.25) // 16) * 16
+
+
+def save_merged(trainer, processor, merged_dir: str, max_new_tokens: int | None = None) -> None:
+    """LoRA merged into the LLM, bridges/projections from the trained copies: a plain XEmoGPT checkpoint.
+    ``max_new_tokens`` goes to its generation config (the budget ``xemogpt serve`` uses by default)."""
     import copy
 
     peft_model = trainer.accelerator.unwrap_model(trainer.model)
     merged = copy.deepcopy(peft_model).merge_and_unload()
     # TRL patched forward on the instance (fused LM head); a fresh checkpoint must not carry that
     merged.__dict__.pop("forward", None)
+    if max_new_tokens:
+        merged.generation_config.max_new_tokens = int(max_new_tokens)
     merged.save_pretrained(merged_dir)
     processor.save_pretrained(merged_dir)
 

@@ -68,8 +68,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "descriptions, mafw captions, mer-caption subtitles)")
     b.add_argument("--modality", choices=("multimodal", "visual", "audio"), default=None,
                    help="dfew / mafw record modality (default visual)")
-    b.add_argument("--skip-missing", action="store_true", help="drop records whose media file is missing "
-                   "(the count is reported) instead of failing")
+    b.add_argument("--skip-missing", action="store_true", help="drop records whose media file is missing or "
+                   "unusable (not a readable clip, cut short, no such stream; counted and listed) instead of failing")
     b.add_argument("--no-media-check", action="store_true", help="keep clip names as paths without looking "
                    "for the files (media stored elsewhere)")
     b.add_argument("--out", required=True, help="output folder")
@@ -207,6 +207,7 @@ def _cmd_build(args) -> int:
     paths = _write_output(result.records, out, meta={
         "format": result.format, "sources": sources, "media_dir": args.media_dir,
         "skipped_missing": result.skipped_missing, "skipped_empty": result.skipped_empty,
+        "skipped_bad_media": result.bad_media,
         "warnings": result.warnings})
     for w in result.warnings[:5]:
         print(f"warning: {w}", file=sys.stderr)

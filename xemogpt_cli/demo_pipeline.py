@@ -190,9 +190,9 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
     table_md = R.table_markdown(rows)
     cues_md = R.cue_table_markdown(cue_rows)
     R.write_json(report / "table.json", {"rows": rows, "cue_naming": cue_rows, "num_heldout": len(held)})
-    (report / "table.md").write_text(
-        f"Held-out synthetic EmoCue clips: {len(held)}. EmoCue-360 values are percentages.\n\n{table_md}\n\n"
-        f"Actual cues named in the explanation (generator phrasings) and emotion accuracy:\n\n{cues_md}\n")
+    tables = (f"Held-out synthetic EmoCue clips: {len(held)}. EmoCue-360 values are percentages.\n\n{table_md}\n\n"
+              f"Actual cues named in the explanation (generator phrasings) and emotion accuracy:\n\n{cues_md}\n")
+    (report / "table.md").write_text(tables)
     # one example clip with a video: frames beside its explanations
     example = next((r for r in held if r.get("video") and r.get("modality") == "multimodal"), held[0])
     sheet = R.contact_sheet(example["video"], report / "frames.png") if example.get("video") else None
@@ -211,7 +211,7 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
     summary = {"timings_s": timings, "stages": stage_figures, "config": {k: str(v) if isinstance(v, Path) else v
                                                                          for k, v in asdict(cfg).items()}}
     R.write_json(report / "summary.json", summary)
-    print("\n" + table_md + "\n\n" + cues_md + "\n", flush=True)
+    print("\n" + tables, flush=True)  # what table.md holds, with the lines that say what the figures are
     _ = by_id
     return {"rows": rows, "cue_naming": cue_rows, "table_md": table_md, "report": str(report)}
 

@@ -3,6 +3,11 @@
 Upload a clip (mp4/mkv/webm/avi, or wav/flac for audio only) or pick an example, choose the modality and press
 *Describe*: the sampled frames (gallery), the generated explanation and the extracted cue lists are shown side by side.
 
+A clip the app cannot use (not a media file, cut short, no such stream) is a *user error*: one line naming the
+uploaded file (not the server's temporary copy) and the reason, in the page and in the server log, without a
+traceback; any other failure is an internal error, logged with its traceback. An explanation that stopped at the
+generation budget in the middle of a sentence is shown up to its last complete sentence, with a note saying so.
+
 :func:`build_app` takes the describe function as a parameter, so the app can be built and driven in a browser with any
 callable of the shape ``describe_fn(clip_path, modality, subtitle) -> Description`` (see
 :class:`xemogpt_cli.inference.Description`; a plain dict with the same keys works too).
@@ -10,12 +15,26 @@ callable of the shape ``describe_fn(clip_path, modality, subtitle) -> Descriptio
 
 from __future__ import annotations
 
+import html
+import logging
+import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
+
+logger = logging.getLogger("xemogpt.serve")
 
 MEDIA_TYPES = [".mp4", ".mkv", ".webm", ".avi", ".mov", ".wav", ".flac"]
 NO_TEXT = "(the model generated no text)"
 MODALITY_CHOICES = [("Video + audio", "both"), ("Video only", "visual"), ("Audio only", "audio")]
+# The frame grid shrinks its thumbnails to the panel (Gradio's gallery keeps them >= 100 px, which pushes the 8th
+# column out of a narrow panel) and is as tall as its rows: 8 columns on wide screens, 4 (4 x 4) below 1100 px.
+# tests/test_serve_browser.py checks the grid inside its panel at 1280 and 800 px.
+APP_CSS = """
+#frames .grid-container {grid-template-columns: repeat(8, minmax(0, 1fr)); grid-template-rows: none;
+                         grid-auto-rows: auto;}
+#frames .grid-wrap {min-height: 0; max-height: none;}
+@media (max-width: 1100px) {#frames .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr));}}
+"""
 
 
 def _field(result: Any, name: str, default: Any = None) -> Any:
@@ -29,15 +48,33 @@ def _bullets(heading: str, items: Sequence[str]) -> str:
     return f"#### {heading}\n{body}"
 
 
-def format_outputs(result: Any) -> tuple[list, str, str, str, str, str]:
+_SENTENCE_END = r"[.!?。！？…][\"'”’)\]]*"
+
+
+def complete_sentences(text: str) -> tuple[str, bool]:
+    """``text`` without an unfinished last sentence (generation stopped at its token budget mid-sentence), and
+    whether one was left out. A text with no sentence end at all is kept whole."""
+    text = (text or "").strip()
+    if not text or re.search(_SENTENCE_END + r"$", text):
+        return text, False
+    ends = list(re.finditer(_SENTENCE_END + r"(?=\s|$)", text))
+    if not ends:
+        return text, False
+    return text[: ends[-1].end()], True
+
+
+def format_outputs(result: Any) -> tuple[list, str, str, str, str, str, str]:
     """Turn a describe result into the values of the app's output components."""
     cues = _field(result, "cues") or {}
     frames = list(_field(result, "frames") or [])
     emotion = _field(result, "emotion") or "unknown"
-    explanation = (_field(result, "explanation", "") or "").strip()
+    explanation, cut = complete_sentences(_field(result, "explanation", "") or "")
+    note = ("_The explanation reached the generation budget in the middle of a sentence; that unfinished sentence "
+            "is not shown (a larger `--max-new-tokens` gives the whole of it)._" if cut else "")
     return (
         frames,
         explanation or NO_TEXT,
+        note,
         f"**Emotion:** {emotion}",
         _bullets("Visual cues", list(cues.get("visual", []))),
         _bullets("Audio cues", list(cues.get("audio", []))),
@@ -45,26 +82,59 @@ def format_outputs(result: Any) -> tuple[list, str, str, str, str, str]:
     )
 
 
+def explanation_lines(max_new_tokens: int, chars_per_token: float = 6.0, chars_per_line: int = 40) -> int:
+    """Lines the explanation box needs for ``max_new_tokens`` tokens of text in a narrow panel (about 40 characters
+    a line at 800 px; a token is at most about 6 characters of English)."""
+    return max(20, int(max_new_tokens * chars_per_token / chars_per_line) + 2)
+
+
+def _upload_named(exc: BaseException, path: str) -> str:
+    """The error's one line with the uploaded file's own name in place of its temporary path."""
+    text = " ".join(str(exc).split())
+    for full in sorted({str(path), str(Path(path).resolve())}, key=len, reverse=True):
+        text = text.replace(full, Path(path).name)
+    return text
+
+
 def build_app(
     describe_fn: Callable[[str, str, str], Any],
     examples: Sequence[str | Path] = (),
     title: str = "XEmoGPT: explainable multimodal emotion recognition",
     model_name: str = "",
+    max_new_tokens: int = 256,
 ):
     """Build the ``gr.Blocks`` app around ``describe_fn(clip_path, modality, subtitle)``.
 
-    ``examples`` are clip paths offered under the upload box. Returns the (not yet launched) ``gr.Blocks``.
+    ``examples`` are clip paths offered under the upload box; ``max_new_tokens`` is the generation budget of
+    ``describe_fn``, and the explanation box grows to show that much text without scrolling. Returns the (not yet
+    launched) ``gr.Blocks``.
     """
     import gradio as gr
 
+    from training.data.media_check import probe_media
+
+    max_lines = explanation_lines(max_new_tokens)
+
+    def user_error(message: str):
+        logger.warning("describe: %s", message)  # one line in the server log, no traceback
+        return gr.Error(html.escape(message), print_exception=False)
+
     def on_describe(clip, modality, subtitle):
         if not clip:
-            raise gr.Error("Upload a clip (or pick an example) first.")
+            raise user_error("upload a clip (or pick an example) first")
         path = clip if isinstance(clip, str) else getattr(clip, "name", str(clip))
+        name = Path(path).name  # Gradio keeps the uploaded file's own name for its temporary copy
+        problem = probe_media(path).problem
+        if problem:
+            raise user_error(f"{name}: {problem}")
         try:
             result = describe_fn(path, modality or "both", subtitle or "")
-        except (ValueError, FileNotFoundError) as exc:  # media errors are one readable line
-            raise gr.Error(str(exc)) from None
+        except (ValueError, FileNotFoundError) as exc:  # media / modality errors: one line naming the file
+            raise user_error(_upload_named(exc, path)) from None
+        except Exception:
+            logger.exception("describe: internal error on %s", name)
+            raise gr.Error(html.escape(f"{name}: internal error (details in the server log)"),
+                           print_exception=False) from None
         return format_outputs(result)
 
     with gr.Blocks(title="XEmoGPT", analytics_enabled=False) as app:
@@ -79,15 +149,17 @@ def build_app(
                 if examples:
                     gr.Examples(examples=[[str(p)] for p in examples], inputs=[clip], label="Example clips")
             with gr.Column(scale=2):
-                frames = gr.Gallery(label="Sampled frames", columns=8, height=240, elem_id="frames")
-                explanation = gr.Textbox(label="Explanation", lines=4, interactive=False, elem_id="explanation")
+                frames = gr.Gallery(label="Sampled frames", columns=8, elem_id="frames", object_fit="contain")
+                explanation = gr.Textbox(label="Explanation", lines=4, max_lines=max_lines, interactive=False,
+                                         elem_id="explanation")
+                note = gr.Markdown(elem_id="explanation-note")
                 emotion = gr.Markdown(elem_id="emotion")
                 with gr.Row():
                     visual = gr.Markdown(label="Visual cues", elem_id="visual-cues")
                     audio = gr.Markdown(label="Audio cues", elem_id="audio-cues")
                     global_ = gr.Markdown(label="Global cues", elem_id="global-cues")
         button.click(on_describe, inputs=[clip, modality, subtitle],
-                     outputs=[frames, explanation, emotion, visual, audio, global_], api_name="describe")
+                     outputs=[frames, explanation, note, emotion, visual, audio, global_], api_name="describe")
     return app
 
 
@@ -100,6 +172,6 @@ def launch(app, host: str = "127.0.0.1", port: int | None = None, block: bool = 
     _, url, _ = app.launch(
         server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=not block,
         inbrowser=False, allowed_paths=[str(p) for p in allowed_paths], show_error=True,
-        footer_links=["api"], ssr_mode=False,
+        footer_links=["api"], ssr_mode=False, css=APP_CSS,
     )
     return url

@@ -31,18 +31,15 @@ JSON_INSTRUCTION = (
 
 
 def has_audio_stream(path: str | None) -> bool:
-    """Whether a media file holds an audio stream (audio files count; a missing file does not)."""
+    """Whether a media file holds an audio stream (audio files count; a missing or unreadable file does not). The
+    probe is the up-front media check's (:func:`training.data.media_check.probe_media`, memoised per file)."""
     if not path or not os.path.exists(path):
         return False
     if path.lower().endswith(AUDIO_FILE_SUFFIXES):
         return True
-    import av
+    from .media_check import probe_media
 
-    try:
-        with av.open(path) as container:
-            return bool(container.streams.audio)
-    except (av.FFmpegError, OSError):
-        return False
+    return probe_media(path).has("audio")
 
 
 def audio_source(record: dict, feed_all_media: bool = True) -> str | None:

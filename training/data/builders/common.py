@@ -11,9 +11,12 @@ Rules shared by all builders:
 
 * Media are looked up anywhere under ``media_dir`` (recursively) by the clip name with the usual extensions (a name
   that already carries an extension is tried as is first; numeric DFEW names are also tried zero-padded).
-* A record whose media file is missing raises :class:`MissingMediaError` (one line naming the clip, the directory
-  and the extensions tried), unless ``skip_missing=True``: then the record is dropped and counted in
-  :attr:`BuildResult.skipped_missing`.
+* Every media file found is probed (:func:`training.data.media_check.probe_media`: it opens, holds the stream it is
+  used for, is not cut short, its first frame decodes).
+* A record whose media file is missing or unusable is reported in :class:`MissingMediaError` once the whole source is
+  read — *every* such record, one line each naming the clip and the directory searched (missing) or the file and the
+  reason (unusable) — unless ``skip_missing=True``: then the record is dropped and counted in
+  :attr:`BuildResult.skipped_missing` / :attr:`BuildResult.skipped_bad_media`.
 * Every problem with an annotation file is a one-line :class:`FormatError` naming the file, the line (or spreadsheet
   row) and the layout that was expected.
 """
@@ -36,7 +39,7 @@ AUDIO_EXTS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
 MODALITIES = ("multimodal", "visual", "audio")
 
 class MissingMediaError(FileNotFoundError):
-    """A record's media file is not under ``--media-dir`` (pass ``--skip-missing`` to drop such records)."""
+    """Records whose media file is not under ``--media-dir`` or cannot be used (``--skip-missing`` drops them)."""
 
 
 @dataclass
@@ -49,12 +52,19 @@ class BuildResult:
     skipped_empty: int = 0
     missing_examples: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    bad_media: list[str] = field(default_factory=list)  # one line per dropped clip whose file cannot be used
+
+    @property
+    def skipped_bad_media(self) -> int:
+        return len(self.bad_media)
 
     def summary(self) -> str:
         parts = [f"{len(self.records)} records ({self.format})"]
         if self.skipped_missing:
             ex = ", ".join(self.missing_examples[:3])
             parts.append(f"{self.skipped_missing} skipped for missing media (e.g. {ex})")
+        if self.bad_media:
+            parts.append(f"{len(self.bad_media)} skipped for unusable media (e.g. {self.bad_media[0]})")
         if self.skipped_empty:
             parts.append(f"{self.skipped_empty} skipped for an empty description/label")
         return "; ".join(parts)
@@ -156,7 +166,8 @@ class MediaPolicy:
 
 
 class RecordSink:
-    """Collects records, applying the missing-media policy; ``result()`` gives the :class:`BuildResult`."""
+    """Collects records, applying the media policy; ``result()`` gives the :class:`BuildResult` (or raises
+    :class:`MissingMediaError` listing every record whose media is missing or unusable)."""
 
     def __init__(self, fmt: str, policy: MediaPolicy, source: str):
         self.fmt = fmt
@@ -165,6 +176,7 @@ class RecordSink:
         self.video_resolver, self.audio_resolver = policy.resolvers()
         self.result_ = BuildResult(records=[], format=fmt)
         self._ids: set[str] = set()
+        self.problems: list[str] = []  # without skip_missing: every missing / unusable clip, reported at the end
 
     def video(self, name: str) -> str | None:
         """Path of the clip's video, ``None`` when missing and skipping (after counting)."""
@@ -178,10 +190,10 @@ class RecordSink:
             return None if not required else name
         hit = self.audio_resolver.find(name)
         if hit is not None:
-            return str(hit)
+            return self.checked(name, hit, "audio")
         if not required:
             return None
-        return self._missing(name, self.audio_resolver, "audio")
+        return self.missing(name, "audio", f"in {self.audio_resolver.describe()}")
 
     def _lookup(self, name, resolver, kind):
         if resolver is None:
@@ -190,10 +202,12 @@ class RecordSink:
             return name
         hit = resolver.find(name)
         if hit is not None:
-            return str(hit)
-        return self._missing(name, resolver, kind)
+            return self.checked(name, hit, kind)
+        return self.missing(name, kind, f"in {resolver.describe()}")
 
-    def _missing(self, name, resolver, kind):
+    def missing(self, name: str, kind: str, where: str):
+        """A clip whose ``kind`` file was not found ``where``: ``None`` (dropped and counted, or reported at the
+        end), or the name itself when media are not required."""
         if not self.policy.require_media:
             return name
         if self.policy.skip_missing:
@@ -201,8 +215,20 @@ class RecordSink:
             if len(self.result_.missing_examples) < 5:
                 self.result_.missing_examples.append(name)
             return None
-        raise MissingMediaError(f"{self.source}: {kind} for clip {name!r} not found in {resolver.describe()} "
-                                f"(pass --skip-missing to drop such records)")
+        self.problems.append(f"{kind} for clip {name!r} not found {where}")
+        return None
+
+    def checked(self, name: str, path, kind: str) -> str | None:
+        """``path`` when its ``kind`` stream is usable (the file is probed), else ``None`` (dropped and listed, or
+        reported at the end)."""
+        from ..media_check import probe_media
+
+        reason = probe_media(path).problem_for(kind) if self.policy.require_media else None
+        if reason is None:
+            return str(path)
+        line = f"{kind} for clip {name!r}: {path}: {reason}"
+        (self.result_.bad_media if self.policy.skip_missing else self.problems).append(line)
+        return None
 
     def add(self, record: dict) -> None:
         rid = record["id"]
@@ -216,6 +242,14 @@ class RecordSink:
         self.result_.skipped_empty += 1
 
     def result(self) -> BuildResult:
+        hint = "(pass --skip-missing to drop such records)"
+        if len(self.problems) == 1:
+            raise MissingMediaError(f"{self.source}: {self.problems[0]} {hint}")
+        if self.problems:
+            from ..media_check import report
+
+            raise MissingMediaError(report(self.problems, f"{self.source}: {len(self.problems)} clips have missing or "
+                                                          f"unusable media {hint}"))
         return self.result_
 
 

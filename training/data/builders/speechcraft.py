@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (AUDIO_EXTS, BuildResult, FormatError, MediaPolicy, MediaResolver, MissingMediaError, RecordSink,
+from .common import (AUDIO_EXTS, BuildResult, FormatError, MediaPolicy, MediaResolver, RecordSink,
                      as_path_list, clean_text, iter_jsonish, make_record, split_sentences)
 
 _DESC_KEYS = ("description", "caption", "llama-instruction", "instruction", "text_style_target", "text", "prompt")
@@ -121,23 +121,18 @@ def _key_candidates(key: str) -> list[str]:
 def _resolve(names, root, resolver, policy, sink):
     for name in names:
         p = Path(name)
+        hit = None
         if p.is_absolute() and p.is_file():
-            return str(p)
-        if root is not None and (root / p).is_file():
-            return str(root / p)
-        if resolver is not None:
+            hit = p
+        elif root is not None and (root / p).is_file():
+            hit = root / p
+        elif resolver is not None:
             hit = resolver.find(p.name)
-            if hit is not None:
-                return str(hit)
+        if hit is not None:
+            return sink.checked(names[0], hit, "audio")
     name, p = names[0], Path(names[0])
     if not policy.require_media:
         return str(root / p) if root is not None else name
     if resolver is None:
         raise ValueError(f"{sink.source}: pass --media-dir (the audio root) to resolve SpeechCraft audio paths")
-    if policy.skip_missing:
-        sink.result_.skipped_missing += 1
-        if len(sink.result_.missing_examples) < 5:
-            sink.result_.missing_examples.append(name)
-        return None
-    raise MissingMediaError(f"{sink.source}: audio {name!r} not found under {root} "
-                            f"(pass --skip-missing to drop such records)")
+    return sink.missing(name, "audio", f"under {root}")

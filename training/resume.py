@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from .config_utils import ConfigError, save_config
-from .runtime import latest_checkpoint, print_main, resolve_resume
+from .runtime import print_main, resolve_resume
 
 CONFIG_FILE = "stage_config.yaml"
 

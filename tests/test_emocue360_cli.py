@@ -71,7 +71,7 @@ def test_eval_missing_ids_is_one_clear_error(tmp_path, files, capsys):
 @pytest.mark.parametrize("content, message", [
     ('{"id": "a", "description": "x"}\nnot json\n', ":2: invalid JSON"),
     ('{"description": "x"}\n', "record has no 'id'"),
-    ('{"id": "a"}\n', "needs 'description', 'text' or 'cues'"),
+    ('{"id": "a"}\n', "needs 'description', 'text', 'explanation' or 'cues'"),
     ("", "no records"),
 ])
 def test_eval_bad_files(tmp_path, files, capsys, content, message):

@@ -135,7 +135,7 @@ def describe_in_fresh_process(model_dir: Path, records_jsonl: Path, out_jsonl: P
 
     cmd = [sys.executable, "-m", "xemogpt_cli", "describe", str(records_jsonl.resolve()), "--model",
            str(model_dir.resolve()), "--out", str(out_jsonl.resolve()), "--max-new-tokens",
-           str(max_new_tokens or cfg.max_new_tokens), "--batch-size", str(cfg.describe_batch_size),
+           str(max_new_tokens or cfg.max_new_tokens), "--batch-size", str(cfg.describe_batch_size), "--threads", "1",
            *(["--overwrite"] if cfg.force else [])]
     env = dict(os.environ)
     env.setdefault("HF_HUB_OFFLINE", "1")

@@ -50,6 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="generation length limit (default 128 for text answers, 320 for JSON answers)")
     p.add_argument("--device", default=None, help="torch device (default: the process's accelerate device, cpu "
                    "without a GPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's; "
+                   "1 is fastest for the tiny preset, as in the stages' runtime.torch_threads)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -59,7 +61,7 @@ DEFAULT_MAX_NEW_TOKENS = {"text": 128, "json": 320}
 
 
 def _check_args(args) -> None:
-    for name in ("max_new_tokens", "batch_size"):
+    for name in ("max_new_tokens", "batch_size", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -108,6 +110,10 @@ def run(args) -> int:
     if name == "tiny" and main:
         print("xemogpt describe: note: using the untrained tiny preset (random weights); run `xemogpt demo` or "
               "pass --model for meaningful output", file=sys.stderr)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     device = args.device or (str(state.device) if state is not None else "cpu")
     describer = Describer(name, device=device, max_new_tokens=max_new_tokens)
     if args.segment and args.segment > describer.processor.max_audio_seconds and main:

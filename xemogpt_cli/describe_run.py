@@ -121,10 +121,12 @@ class Runner:
     def _record(self, job, **kwargs) -> dict:
         return P.record(job, self.describer.name, self.describer.answer_format, **kwargs)
 
-    def _generate(self, conversations: list) -> list:
+    def _generate(self, conversations: list, inputs=None) -> list:
         """Answers of one batch; if the batch fails as a whole, each clip alone (its own error, if any)."""
         try:
-            return self.describer.generate_conversations(conversations)
+            if isinstance(inputs, BaseException):
+                raise inputs
+            return self.describer.generate_conversations(conversations, inputs)
         except MEDIA_ERRORS + (RuntimeError,):
             if len(conversations) == 1:
                 raise
@@ -136,9 +138,9 @@ class Runner:
                 out.append(exc)
         return out
 
-    def batch(self, jobs: list[Job]) -> list[dict]:
-        from training.data.answer_format import parse_answer
-
+    def prepare(self, jobs: list[Job]) -> tuple:
+        """The CPU side of a batch: media decoded per clip (a failure becomes that clip's record) and the model
+        inputs of the clips that loaded."""
         records: list[dict | None] = [None] * len(jobs)
         ready = []
         for i, job in enumerate(jobs):
@@ -149,8 +151,21 @@ class Runner:
                 ready.append((i, *self._prepared(job)))
             except MEDIA_ERRORS as exc:
                 records[i] = self._record(job, error=one_line(exc))
+        inputs = None
         if ready:
-            answers = self._generate([messages for _, _, messages in ready])
+            try:
+                inputs = self.describer.inputs_for([messages for _, _, messages in ready])
+            except (*MEDIA_ERRORS, RuntimeError) as exc:  # _generate then tries the clips one by one
+                inputs = exc
+        return jobs, records, ready, inputs
+
+    def finish(self, prepared: tuple) -> list[dict]:
+        """Generate a prepared batch; its records, in job order."""
+        from training.data.answer_format import parse_answer
+
+        jobs, records, ready, inputs = prepared
+        if ready:
+            answers = self._generate([messages for _, _, messages in ready], inputs)
             for (i, sample, _), answer in zip(ready, answers):
                 media = {"modality": sample.modality, "video": sample.video, "audio": sample.audio}
                 if isinstance(answer, BaseException):
@@ -160,6 +175,26 @@ class Runner:
                 parsed = parse_answer(text, self.describer.answer_format, truncated)
                 records[i] = self._record(jobs[i], parsed=parsed, raw=text, truncated=truncated, **media)
         return records
+
+    def batch(self, jobs: list[Job]) -> list[dict]:
+        """The records of one batch of jobs."""
+        return self.finish(self.prepare(jobs))
+
+    def batches(self, jobs: list[Job], batch_size: int):
+        """Records batch after batch; the next batch is prepared in a helper thread while the current one generates
+        (PyAV decoding and the processor's tensor ops release the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        chunks = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
+        if not chunks:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="describe-media") as pool:
+            pending = pool.submit(self.prepare, chunks[0])
+            for k in range(len(chunks)):
+                prepared = pending.result()
+                if k + 1 < len(chunks):
+                    pending = pool.submit(self.prepare, chunks[k + 1])
+                yield self.finish(prepared)
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -227,8 +262,7 @@ def run(items: list[InputItem], describer, out: Path | None, *, settings: dict, 
     failed = 0
     t_gen = time.perf_counter()
     try:
-        for start in range(0, len(mine), batch_size):
-            records = runner.batch(mine[start : start + batch_size])
+        for records in runner.batches(mine, batch_size):
             failed += sum(1 for r in records if r["error"])
             if writer is not None:
                 writer.write(records)

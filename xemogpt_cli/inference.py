@@ -221,6 +221,7 @@ class Describer:
             self.model, self.processor, self.name = load_model_and_processor(model, device=device, seed=seed)
         self.device = device
         self.max_new_tokens = int(max_new_tokens)
+        self.min_new_tokens = 1  # benchmarks set it to max_new_tokens: every answer the same length
 
     def _suppressed_tokens(self) -> list[int] | None:
         """Special tokens an explanation never contains (placeholders, chat markers): all but end-of-sequence."""
@@ -259,21 +260,26 @@ class Describer:
                 getattr(self.processor, "end_of_turn_id", None)}
         return ids - {None}
 
-    def generate_conversations(self, conversations: Sequence[list]) -> list[tuple[str, bool]]:
-        """``(text, truncated)`` for each prompt-only conversation of one batch (media as paths or arrays);
-        ``truncated``: generation stopped at ``max_new_tokens`` before the end of the answer."""
-        import torch
-
+    def inputs_for(self, conversations: Sequence[list]):
+        """The model inputs of one batch of prompt-only conversations (media as paths or arrays), left-padded."""
         conversations = list(conversations)
-        inputs = self.processor.apply_chat_template(
+        return self.processor.apply_chat_template(
             conversations if len(conversations) > 1 else conversations[0], add_generation_prompt=True,
             tokenize=True, return_dict=True, return_tensors="pt")
+
+    def generate_conversations(self, conversations: Sequence[list], inputs=None) -> list[tuple[str, bool]]:
+        """``(text, truncated)`` for each prompt-only conversation of one batch (media as paths or arrays; ``inputs``:
+        their :meth:`inputs_for`, when already made); ``truncated``: generation stopped at ``max_new_tokens`` before
+        the end of the answer."""
+        import torch
+
+        inputs = self.inputs_for(conversations) if inputs is None else inputs
         inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
         prompt_len = inputs["input_ids"].shape[1]
         with torch.inference_mode():
             generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                            min_new_tokens=1, suppress_tokens=self._suppressed_tokens(),
-                                            **self._eos_kwargs())
+                                            min_new_tokens=self.min_new_tokens,
+                                            suppress_tokens=self._suppressed_tokens(), **self._eos_kwargs())
         new = generated[:, prompt_len:]
         ends = torch.tensor(sorted(self._end_ids()), device=new.device)
         finished = torch.isin(new, ends).any(dim=1).tolist()

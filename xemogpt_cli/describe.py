@@ -47,7 +47,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the prediction records (JSON lines) to stdout")
     p.add_argument("--overwrite", action="store_true", help="start --out afresh instead of continuing it")
     p.add_argument("--max-new-tokens", type=int, default=None,
-                   help="generation length limit (default 128 for text answers, 320 for JSON answers)")
+                   help="generation length limit (default 128 for text answers, 384 for JSON answers)")
     p.add_argument("--device", default=None, help="torch device (default: the process's accelerate device, cpu "
                    "without a GPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's; "
@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-DEFAULT_MAX_NEW_TOKENS = {"text": 128, "json": 320}
+DEFAULT_MAX_NEW_TOKENS = {"text": 128, "json": 384}
 
 
 def _check_args(args) -> None:

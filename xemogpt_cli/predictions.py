@@ -122,13 +122,16 @@ class Writer:
 
 def merge(out: Path, order: list[str]) -> list[dict]:
     """Fold the final file and every part file into ``out``: one record per id (a success beats an error, a later
-    record an earlier one), ids of ``order`` first in that order, then any others; the part files are removed."""
+    record an earlier one), ids of ``order`` first in that order, then any others (but no stale failure: a clip that
+    failed before it could be cut into windows and has windows now); the part files are removed."""
     best: dict[str, dict] = {}
+    rank = {key: i for i, key in enumerate(order)}
     for r in existing(out):
         key = str(r.get("id"))
+        if key not in rank and r.get("error"):
+            continue
         if key not in best or not r.get("error") or best[key].get("error"):
             best[key] = r
-    rank = {key: i for i, key in enumerate(order)}
     records = sorted(best.values(), key=lambda r: rank.get(str(r.get("id")), len(rank)))
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")

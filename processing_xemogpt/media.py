@@ -1,7 +1,8 @@
 """Media loading for XEmoGPT: uniformly spaced video frames and 16 kHz mono audio (paper §VI-A).
 
 Remote code: this file is copied flat into checkpoints next to ``processing_xemogpt.py``. It imports only numpy,
-PyAV and soundfile.
+PyAV and soundfile. Every problem with an input raises :class:`MediaError` (a ``ValueError``) with a one-line message
+``"<file>: <cause>"``; no PyAV or soundfile exception escapes.
 
 Frame sampling
 --------------
@@ -21,7 +22,8 @@ The sampler never decodes more than it must and never converts a frame it does n
    with short ones every target costs at most one GOP), with threaded decoding (``thread_type="AUTO"``);
 3. packets that are not wanted are decoded with ``skip_frame="NONREF"``, so frames that no other frame references
    (most B-frames) are not reconstructed at all;
-4. only the chosen frames are converted to RGB.
+4. only the chosen frames are converted to RGB, with one swscale context per thread (PyAV's
+   ``frame.to_ndarray(format="rgb24")`` builds a new one for every frame: about 10x slower on small frames).
 
 Streams whose packets carry no timestamps (e.g. raw ``.h264``) fall back to decoding everything (two passes: count,
 then pick), still converting only the chosen frames.
@@ -34,16 +36,12 @@ Audio
 ``load_audio(path, sampling_rate=16000, max_seconds=12)`` reads wav/flac/ogg with soundfile and anything else
 (the audio stream of mp4/mkv/webm/m4a/mp3...) with PyAV, downmixes to mono, resamples with FFmpeg's swresample
 (``av.AudioResampler``) and truncates to ``max_seconds``.
-
-Errors
-------
-Every problem with an input raises :class:`MediaError` (a ``ValueError``) with a one-line message
-``"<file>: <cause>"``; no PyAV or soundfile exception escapes.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -149,8 +147,15 @@ def load_video_frames(path, num_frames: int = 16, stats: dict | None = None, sta
         container.close()
 
 
+_RGB = threading.local()  # this thread's VideoReformatter: its swscale context is reused while the frame size holds
+
+
 def _to_rgb(frame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")
+    if not hasattr(_RGB, "reformatter"):
+        from av.video.reformatter import VideoReformatter
+
+        _RGB.reformatter = VideoReformatter()
+    return _RGB.reformatter.reformat(frame, format="rgb24").to_ndarray()
 
 
 def _scan_packets(container, stream):
@@ -346,10 +351,8 @@ def resample_audio(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarr
         frame = av.AudioFrame.from_ndarray(audio[None, start : start + chunk], format="flt", layout="mono")
         frame.sample_rate = int(orig_rate)
         frame.pts = start
-        for o in resampler.resample(frame):
-            out.append(o.to_ndarray().reshape(-1))
-    for o in resampler.resample(None):
-        out.append(o.to_ndarray().reshape(-1))
+        out += [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
+    out += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
     res = np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
     expected = int(round(audio.size * new_rate / orig_rate))
     if res.size > expected:
@@ -428,17 +431,13 @@ def _load_pyav(p: Path, sampling_rate: int, max_seconds, start: float = 0.0) -> 
                     t0 = 0.0 if frame.pts is None else float((frame.pts - origin) * frame.time_base)
                     skip = max(0, int(round((start - t0) * sampling_rate)))
                 frame.pts = None  # let the resampler count samples; avoids gaps from AAC priming offsets
-                for o in resampler.resample(frame):
-                    a = o.to_ndarray().reshape(-1)
-                    chunks.append(a)
-                    n += a.size
+                out = [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
+                chunks += out
+                n += sum(a.size for a in out)
                 if limit is not None and n >= limit + (skip or 0):
                     break
             else:
-                for o in resampler.resample(None):
-                    a = o.to_ndarray().reshape(-1)
-                    chunks.append(a)
-                    n += a.size
+                chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
         except MediaError:
             raise
         except Exception as exc:

@@ -151,6 +151,6 @@ def test_json_vs_text_report_matches_eval(json_run, capsys):
                       ("predictions_trained.jsonl", "emocue360_extractor")):
         assert main(["eval", str(out / name), references, "--json"]) == 0
         scored = json.loads(capsys.readouterr().out)
-        row = js if "json" in name else text
+        row = js if name == "predictions_trained_json.jsonl" else text
         for metric in ("visual_f1", "audio_f1", "global_f1", "mean"):
             assert scored[metric] == pytest.approx(row[key][metric], abs=1e-9), (name, metric)

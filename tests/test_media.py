@@ -38,6 +38,17 @@ def test_sixteen_uniform_frames(request, fixture):
     assert [frame_index_of(f) for f in frames] == list(range(1, 32, 2))
 
 
+def test_frames_equal_pyavs_own_conversion(mp4_short_gop, long_mp4):
+    """The shared per-thread reformatter gives exactly PyAV's ``frame.to_ndarray(format="rgb24")``."""
+    import av
+
+    for clip, n in ((mp4_short_gop, NUM_FRAMES_IN_CLIP), (long_mp4, 240)):
+        with av.open(str(clip)) as container:
+            every = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        frames = load_video_frames(clip, num_frames=16)
+        assert all(np.array_equal(f, every[i]) for f, i in zip(frames, expected_indices(n, 16)))
+
+
 @pytest.mark.parametrize("n", [1, 3, 5, 40])
 def test_other_frame_counts(mp4_short_gop, n):
     frames = load_video_frames(mp4_short_gop, num_frames=n)

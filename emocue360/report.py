@@ -14,7 +14,10 @@ from typing import Any, Mapping, Sequence
 from .pipeline import compute_emocue360
 from .text_metrics import bleu_cider
 
-__all__ = ["COLUMNS", "split_record", "score_all", "format_table"]
+__all__ = ["COLUMNS", "TEXT_KEYS", "split_record", "like_with_like", "score_all", "format_table"]
+
+# keys that hold a record's free text, in order of preference (``explanation``: ``xemogpt describe``'s predictions)
+TEXT_KEYS = ("description", "text", "explanation", "prediction")
 
 # (header, result key, kind): kind "text" = BLEU/CIDEr (shown as is), "cue" = EmoCue-360 fraction (x100 by default)
 COLUMNS = [
@@ -34,15 +37,17 @@ COLUMNS = [
 def split_record(item: Any, where: str = "item") -> tuple[str | None, Any]:
     """(text for BLEU/CIDEr or None, input for EmoCue-360) of a string, a cue dict, or a record.
 
-    A record is a dict with ``description`` or ``text`` and/or ``cues``; when it has cues they are used as they are
-    (no extraction) and the text only feeds BLEU/CIDEr.
+    A record is a dict with a text (one of :data:`TEXT_KEYS`: ``description``, ``text``, ``explanation`` or
+    ``prediction``) and/or ``cues``; when it has cues they are used as they are (no extraction) and the text only feeds
+    BLEU/CIDEr.
     """
     if isinstance(item, str):
         return item, item
     if isinstance(item, Mapping):
-        text = item.get("description", item.get("text"))
+        key = next((k for k in TEXT_KEYS if item.get(k) is not None), TEXT_KEYS[0])
+        text = item.get(key)
         if text is not None and not isinstance(text, str):
-            raise ValueError(f"{where}: 'description' must be a string, got {type(text).__name__}")
+            raise ValueError(f"{where}: '{key}' must be a string, got {type(text).__name__}")
         if "cues" in item and item["cues"] is not None:
             return text, dict(item["cues"])
         if text is not None:
@@ -51,6 +56,19 @@ def split_record(item: Any, where: str = "item") -> tuple[str | None, Any]:
             return None, dict(item)  # a bare cue dict
         raise ValueError(f"{where}: needs 'description' (or 'text') or 'cues'")
     raise ValueError(f"{where}: expected a string or a dict, got {type(item).__name__}")
+
+
+def like_with_like(prediction: Any, reference: Any) -> Any:
+    """The reference as it is scored against ``prediction``, so that cues of the same origin meet: a prediction
+    scored from its text (no cues of its own: the extractor reads it) meets the reference's *text*, read by the same
+    extractor, when the reference has one (not the reference's annotated cue lists, which may file cues under other
+    dimensions than the extractor does); a prediction with its own cue lists meets the reference's cue lists."""
+    if not isinstance(reference, Mapping) or reference.get("cues") is None:
+        return reference
+    _, pred_input = split_record(prediction, "prediction")
+    if isinstance(pred_input, str) and split_record(reference, "reference")[0] is not None:
+        return {k: v for k, v in reference.items() if k != "cues"}
+    return reference
 
 
 def score_all(predictions: Sequence[Any], references: Sequence[Any], **kwargs) -> dict:

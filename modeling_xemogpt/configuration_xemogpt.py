@@ -11,6 +11,8 @@ try:  # transformers >= 5.2x declares sub-configs with SubConfigSpec and builds 
 except ImportError:  # earlier transformers 5 releases (e.g. 5.17): classes only, built in __post_init__ below
     SubConfigSpec = None
 
+# the processor's answer formats (processing_xemogpt.conversation.ANSWER_FORMATS; remote code imports no sibling)
+ANSWER_FORMATS = ("text", "json")
 SUB_CONFIG_CLASSES = {"vision_config": CLIPVisionConfig, "audio_config": HubertConfig, "text_config": Qwen3Config}
 
 # Backbones named by the paper (§VI-A). Stage-1/2 text encoders are used by the training recipe only.
@@ -97,6 +99,10 @@ class XEmoGPTConfig(PreTrainedConfig):
         video_token_id / audio_token_id (`int`): ids of the `<video>` / `<audio>` placeholders.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA on the LLM in stage 3 (§III-D3).
         backbones (`dict`, optional): Hub ids or paths of the pretrained backbones this config describes.
+        answer_format (`str`, defaults to `"text"`): the answer the model was instruction-tuned to write (stage 3
+            records it): `"text"` (the paper's free-text explanation) or `"json"` (`{"visual": [...], "audio": [...],
+            "global": [...], "emotion": ..., "explanation": ...}`). Prompts built for generation ask for it
+            (`processing_xemogpt.build_messages(..., answer_format=config.answer_format)`).
     """
 
     model_type = "xemogpt"
@@ -134,6 +140,7 @@ class XEmoGPTConfig(PreTrainedConfig):
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | None = None
     backbones: dict | None = None
+    answer_format: str = "text"
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
@@ -148,6 +155,8 @@ class XEmoGPTConfig(PreTrainedConfig):
             raise ValueError(
                 f"vision_feature_select must be 'cls', 'patch_mean' or 'cls_patch_mean', got {self.vision_feature_select!r}"
             )
+        if self.answer_format not in ANSWER_FORMATS:
+            raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer_format!r}")
         super().__post_init__(**kwargs)
 
     @classmethod

@@ -1,7 +1,14 @@
 """XEmoGPT processor package (remote code: copied flat into checkpoints; relative imports only)."""
 
 from .components import is_local_path
-from .conversation import INSTRUCTIONS, XEMOGPT_CHAT_TEMPLATE, build_messages
+from .conversation import (
+    ANSWER_FORMATS,
+    INSTRUCTIONS,
+    JSON_ANSWER_INSTRUCTION,
+    XEMOGPT_CHAT_TEMPLATE,
+    build_messages,
+    instruction_for,
+)
 from .media import MediaError, load_audio, load_video_frames
 from .processing_xemogpt import (
     PAPER_COMPONENTS,
@@ -23,5 +30,8 @@ __all__ = [
     "MediaError",
     "XEMOGPT_CHAT_TEMPLATE",
     "INSTRUCTIONS",
+    "ANSWER_FORMATS",
+    "JSON_ANSWER_INSTRUCTION",
+    "instruction_for",
     "PAPER_COMPONENTS",
 ]

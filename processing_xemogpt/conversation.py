@@ -45,6 +45,24 @@ INSTRUCTIONS = {
 }
 
 
+# Answer formats (XEmoGPTConfig.answer_format records the one a checkpoint was instruction-tuned with): "text" is the
+# paper's free-text explanation; "json" asks for the cue lists, the emotion and the explanation as one JSON object.
+ANSWER_FORMATS = ("text", "json")
+JSON_ANSWER_INSTRUCTION = (
+    ' Answer with one JSON object: {"visual": [visual cues], "audio": [audio cues], "global": [global cues], '
+    '"emotion": "the emotion", "explanation": "the explanation"}.'
+)
+
+
+def instruction_for(modality: str, answer_format: str = "text") -> str:
+    """The instruction of a sample of ``modality`` that asks for an answer in ``answer_format``."""
+    if modality not in INSTRUCTIONS:
+        raise ValueError(f"modality must be one of {', '.join(INSTRUCTIONS)}, got {modality!r}")
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"unknown answer format {answer_format!r}; choose one of {', '.join(ANSWER_FORMATS)}")
+    return INSTRUCTIONS[modality] + (JSON_ANSWER_INSTRUCTION if answer_format == "json" else "")
+
+
 def is_pathlike(x) -> bool:
     return isinstance(x, (str, os.PathLike))
 
@@ -55,12 +73,14 @@ def _media_item(kind: str, value) -> dict:
     return {"type": kind, kind: value}
 
 
-def build_messages(video=None, audio=None, subtitle=None, instruction=None, answer=None, modality=None) -> list[dict]:
+def build_messages(video=None, audio=None, subtitle=None, instruction=None, answer=None, modality=None,
+                   answer_format: str = "text") -> list[dict]:
     """The standard XEmoGPT conversation (audio, video, subtitle, instruction [, answer]).
 
     ``video``/``audio``: a path or an array (or None to leave the modality out). ``modality`` ("visual" | "audio" |
-    "multimodal") picks the default instruction; without it the instruction follows the media given. With ``answer``
-    the conversation ends with the assistant's message (a training example).
+    "multimodal") picks the default instruction; without it the instruction follows the media given;
+    ``answer_format`` (a checkpoint's ``config.answer_format``) adds the JSON request to it. With ``answer`` the
+    conversation ends with the assistant's message (a training example).
     """
     if instruction is None:
         if modality is None:
@@ -70,9 +90,7 @@ def build_messages(video=None, audio=None, subtitle=None, instruction=None, answ
                 else "audio" if audio is not None
                 else "text"
             )
-        if modality not in INSTRUCTIONS:
-            raise ValueError(f"modality must be one of {', '.join(INSTRUCTIONS)}, got {modality!r}")
-        instruction = INSTRUCTIONS[modality]
+        instruction = instruction_for(modality, answer_format)
     content = []
     if audio is not None:
         content.append(_media_item("audio", audio))
@@ -145,5 +163,6 @@ def message_text(message: dict) -> str:
 
 __all__ = [
     "VIDEO_TOKEN", "AUDIO_TOKEN", "IM_START", "IM_END", "XEMOGPT_CHAT_TEMPLATE", "INSTRUCTIONS", "build_messages",
+    "ANSWER_FORMATS", "JSON_ANSWER_INSTRUCTION", "instruction_for",
     "normalize_conversations", "split_conversation", "message_text", "is_pathlike",
 ]

@@ -1,7 +1,8 @@
 """Media loading for XEmoGPT: uniformly spaced video frames and 16 kHz mono audio (paper §VI-A).
 
 Remote code: this file is copied flat into checkpoints next to ``processing_xemogpt.py``. It imports only numpy,
-PyAV and soundfile.
+PyAV and soundfile. Every problem with an input raises :class:`MediaError` (a ``ValueError``) with a one-line message
+``"<file>: <cause>"``; no PyAV or soundfile exception escapes.
 
 Frame sampling
 --------------
@@ -21,26 +22,26 @@ The sampler never decodes more than it must and never converts a frame it does n
    with short ones every target costs at most one GOP), with threaded decoding (``thread_type="AUTO"``);
 3. packets that are not wanted are decoded with ``skip_frame="NONREF"``, so frames that no other frame references
    (most B-frames) are not reconstructed at all;
-4. only the chosen frames are converted to RGB.
+4. only the chosen frames are converted to RGB, with one swscale context per thread (PyAV's
+   ``frame.to_ndarray(format="rgb24")`` builds a new one for every frame: about 10x slower on small frames).
 
 Streams whose packets carry no timestamps (e.g. raw ``.h264``) fall back to decoding everything (two passes: count,
 then pick), still converting only the chosen frames.
+
+Time windows (``start`` / ``end``, seconds from the stream's first frame): the same rule on ``[start, min(end, clip
+end))``, with the same seeking; ``load_audio`` takes the same window (soundfile reads only it, PyAV seeks to it).
 
 Audio
 -----
 ``load_audio(path, sampling_rate=16000, max_seconds=12)`` reads wav/flac/ogg with soundfile and anything else
 (the audio stream of mp4/mkv/webm/m4a/mp3...) with PyAV, downmixes to mono, resamples with FFmpeg's swresample
 (``av.AudioResampler``) and truncates to ``max_seconds``.
-
-Errors
-------
-Every problem with an input raises :class:`MediaError` (a ``ValueError``) with a one-line message
-``"<file>: <cause>"``; no PyAV or soundfile exception escapes.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -104,17 +105,25 @@ def sample_frame_indices(num_total: int, num_frames: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------------------- video
 
+def _check_window(start, end) -> tuple[float, float | None]:
+    start, end = float(start or 0), None if end is None else float(end)
+    if start < 0 or (end is not None and end <= start):
+        raise ValueError(f"a time window needs 0 <= start < end, got start={start}, end={end}")
+    return start, end
 
-def load_video_frames(path, num_frames: int = 16, stats: dict | None = None) -> np.ndarray:
+
+def load_video_frames(path, num_frames: int = 16, stats: dict | None = None, start: float | None = None,
+                      end: float | None = None) -> np.ndarray:
     """Decode ``num_frames`` uniformly spaced frames of a video file as uint8 RGB ``[num_frames, H, W, 3]``.
 
-    See the module docstring for the sampling rule, the decoding strategy and the errors raised. ``stats``, if a
-    dict is given, receives what the call cost: ``method`` ("seek" or "decode_all"), ``packets`` and ``keyframes``
-    in the stream, ``seeks``, ``decoded`` (frames the decoder output) and ``converted`` (frames converted to RGB).
+    See the module docstring for the sampling rule, the decoding strategy, time windows and the errors raised.
+    ``stats``, if a dict is given, receives what the call cost: ``method`` ("seek" or "decode_all"), ``packets`` and
+    ``keyframes`` in the stream, ``seeks``, ``decoded`` (frames decoded) and ``converted`` (frames converted to RGB).
     """
     stats = {} if stats is None else stats
     if not isinstance(num_frames, (int, np.integer)) or isinstance(num_frames, bool) or num_frames < 1:
         raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
+    window = None if start is None and end is None else _check_window(start, end)
     p = _check_path(path, "video")
     container = _open_container(p)
     try:
@@ -124,7 +133,9 @@ def load_video_frames(path, num_frames: int = 16, stats: dict | None = None) -> 
         except Exception:
             pass
         try:
-            frames = _sample_with_seek(container, stream, int(num_frames), stats)
+            frames = _sample_with_seek(container, stream, int(num_frames), stats, window, p)
+            if frames is None and window is not None:
+                raise MediaError(f"{p}: the video stream has no timestamps, so no time window can be cut from it")
             if frames is None:  # no packet timestamps (raw streams): decode everything, reopening per pass
                 container.close()
                 frames = _sample_decode_all(p, int(num_frames), stats)
@@ -141,8 +152,15 @@ def load_video_frames(path, num_frames: int = 16, stats: dict | None = None) -> 
         container.close()
 
 
+_RGB = threading.local()  # this thread's VideoReformatter: its swscale context is reused while the frame size holds
+
+
 def _to_rgb(frame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")
+    if not hasattr(_RGB, "reformatter"):
+        from av.video.reformatter import VideoReformatter
+
+        _RGB.reformatter = VideoReformatter()
+    return _RGB.reformatter.reformat(frame, format="rgb24").to_ndarray()
 
 
 def _scan_packets(container, stream):
@@ -159,14 +177,17 @@ def _scan_packets(container, stream):
     return pts, keys, last_duration
 
 
-def _target_pts(pts_sorted: list[int], last_duration: int, num_frames: int) -> list[int]:
-    """For each segment middle, the pts of the frame on screen then (exact rational arithmetic)."""
+def _target_pts(pts_sorted: list[int], last_duration: int, num_frames: int, window=None) -> list[int]:
+    """For each segment middle of the clip (or of ``window``: (start, end or None) in pts units), the pts of the frame
+    on screen then (exact rational arithmetic)."""
     start = pts_sorted[0]
     if last_duration <= 0:
         diffs = np.diff(pts_sorted)
         last_duration = int(np.median(diffs)) if len(diffs) else 1
         last_duration = max(last_duration, 1)
     span = pts_sorted[-1] + last_duration - start
+    if window is not None:
+        start, span = start + window[0], (span if window[1] is None else min(window[1], span)) - window[0]
     arr = np.asarray(pts_sorted, dtype=np.int64)
     out = []
     for i in range(num_frames):
@@ -181,13 +202,20 @@ class _NoTimestamps(Exception):
     pass
 
 
-def _sample_with_seek(container, stream, num_frames: int, stats: dict):
+def _sample_with_seek(container, stream, num_frames: int, stats: dict, window=None, p=None):
     scan = _scan_packets(container, stream)
     if scan is None or not scan[0]:
         return None
     pts, keys, last_duration = scan
     pts_sorted = sorted(set(pts))
-    targets = _target_pts(pts_sorted, last_duration, num_frames)
+    if window is not None:  # seconds -> pts units of the stream
+        tb = stream.time_base
+        window = (Fraction(window[0]) / tb, None if window[1] is None else Fraction(window[1]) / tb)
+        end_pts = pts_sorted[-1] + max(last_duration, 1)
+        if pts_sorted[0] + window[0] >= end_pts:
+            raise MediaError(f"{p}: the time window starts at {float(window[0] * tb):g} s, after the end of the "
+                             f"video ({float((end_pts - pts_sorted[0]) * tb):g} s)")
+    targets = _target_pts(pts_sorted, last_duration, num_frames, window)
     keyframes = sorted({p for p, k in zip(pts, keys) if k}) or [pts_sorted[0]]
     key_arr = np.asarray(keyframes, dtype=np.int64)
     stats.update(method="seek", packets=len(pts), keyframes=len(keyframes), seeks=0, decoded=0, converted=0)
@@ -311,7 +339,6 @@ def _sample_decode_all(p: Path, num_frames: int, stats: dict):
 
 # --------------------------------------------------------------------------------------------------------- audio
 
-
 _SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".w64", ".caf"}
 
 
@@ -329,10 +356,8 @@ def resample_audio(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarr
         frame = av.AudioFrame.from_ndarray(audio[None, start : start + chunk], format="flt", layout="mono")
         frame.sample_rate = int(orig_rate)
         frame.pts = start
-        for o in resampler.resample(frame):
-            out.append(o.to_ndarray().reshape(-1))
-    for o in resampler.resample(None):
-        out.append(o.to_ndarray().reshape(-1))
+        out += [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
+    out += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
     res = np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
     expected = int(round(audio.size * new_rate / orig_rate))
     if res.size > expected:
@@ -342,23 +367,27 @@ def resample_audio(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarr
     return res
 
 
-def load_audio(path, sampling_rate: int = 16000, max_seconds: float | None = 12) -> np.ndarray:
+def load_audio(path, sampling_rate: int = 16000, max_seconds: float | None = 12, start: float | None = None,
+               end: float | None = None) -> np.ndarray:
     """Load a file's audio as float32 mono at ``sampling_rate``, truncated to ``max_seconds`` (None: no limit).
 
-    wav/flac/ogg are read with soundfile; other files (mp4/mkv/webm/m4a/mp3...) through their first audio stream
-    with PyAV. Raises :class:`MediaError` for a missing file, a non-media file, a file without an audio stream and
-    audio with zero samples.
-    """
+    wav/flac/ogg are read with soundfile, other files (mp4/mkv/webm/m4a/mp3...) through their first audio stream with
+    PyAV; ``start`` / ``end`` (seconds) cut a time window first. :class:`MediaError` for a missing file, a non-media
+    file, a file without an audio stream and audio (or a window) with zero samples."""
     p = _check_path(path, "audio")
     if not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
         raise ValueError(f"sampling_rate must be a positive int, got {sampling_rate!r}")
+    start, end = _check_window(start, end)
+    if end is not None:  # max_seconds applies to the window
+        max_seconds = min(end - start, max_seconds if max_seconds is not None else end)
     audio = None
     if p.suffix.lower() in _SOUNDFILE_SUFFIXES:
-        audio = _load_soundfile(p, sampling_rate, max_seconds)
+        audio = _load_soundfile(p, sampling_rate, max_seconds, start)
     if audio is None:
-        audio = _load_pyav(p, sampling_rate, max_seconds)
+        audio = _load_pyav(p, sampling_rate, max_seconds, start)
     if audio.size == 0:
-        raise MediaError(f"{p}: zero-length audio (the audio stream has no samples)")
+        after = f" after {start:g} s" if start else ""
+        raise MediaError(f"{p}: zero-length audio (the audio stream has no samples{after})")
     if max_seconds is not None:
         audio = audio[: int(round(max_seconds * sampling_rate))]
     if not np.all(np.isfinite(audio)):
@@ -366,8 +395,8 @@ def load_audio(path, sampling_rate: int = 16000, max_seconds: float | None = 12)
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def _load_soundfile(p: Path, sampling_rate: int, max_seconds):
-    """Read with soundfile; returns None when soundfile does not know the format (PyAV then tries)."""
+def _load_soundfile(p: Path, sampling_rate: int, max_seconds, start: float = 0.0):
+    """Read the window's samples with soundfile; None when soundfile does not know the format (PyAV then tries)."""
     import soundfile as sf
 
     try:
@@ -376,18 +405,19 @@ def _load_soundfile(p: Path, sampling_rate: int, max_seconds):
         return None
     if info.frames == 0:
         raise MediaError(f"{p}: zero-length audio (the file has no samples)")
+    first = int(round(start * info.samplerate))
     stop = None
     if max_seconds is not None:
-        stop = int(np.ceil(max_seconds * info.samplerate)) + 1
+        stop = first + int(np.ceil(max_seconds * info.samplerate)) + 1
     try:
-        data, rate = sf.read(str(p), dtype="float32", always_2d=True, stop=stop)
+        data, rate = sf.read(str(p), dtype="float32", always_2d=True, start=min(first, info.frames), stop=stop)
     except Exception as exc:
         raise MediaError(f"{p}: cannot read audio ({_fmt(exc)})") from None
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     return resample_audio(mono, int(rate), sampling_rate)
 
 
-def _load_pyav(p: Path, sampling_rate: int, max_seconds) -> np.ndarray:
+def _load_pyav(p: Path, sampling_rate: int, max_seconds, start: float = 0.0) -> np.ndarray:
     import av
 
     container = _open_container(p)
@@ -395,27 +425,30 @@ def _load_pyav(p: Path, sampling_rate: int, max_seconds) -> np.ndarray:
         stream = _first_stream(container, p, "audio")
         limit = None if max_seconds is None else int(round(max_seconds * sampling_rate))
         resampler = av.AudioResampler(format="flt", layout="mono", rate=int(sampling_rate))
-        chunks, n = [], 0
+        chunks, n, skip = [], 0, 0
         try:
+            if start > 0:  # seek 0.2 s before the window (decoder pre-roll: AAC's first frame after a seek is not
+                origin = stream.start_time or 0  # clean), the samples before the window are dropped below
+                container.seek(origin + int(max(start - 0.2, 0) / stream.time_base), stream=stream, backward=True)
+                skip = None
             for frame in container.decode(stream):
+                if skip is None:  # samples between the frame the seek landed on and the window start
+                    t0 = 0.0 if frame.pts is None else float((frame.pts - origin) * frame.time_base)
+                    skip = max(0, int(round((start - t0) * sampling_rate)))
                 frame.pts = None  # let the resampler count samples; avoids gaps from AAC priming offsets
-                for o in resampler.resample(frame):
-                    a = o.to_ndarray().reshape(-1)
-                    chunks.append(a)
-                    n += a.size
-                if limit is not None and n >= limit:
+                out = [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
+                chunks += out
+                n += sum(a.size for a in out)
+                if limit is not None and n >= limit + (skip or 0):
                     break
             else:
-                for o in resampler.resample(None):
-                    a = o.to_ndarray().reshape(-1)
-                    chunks.append(a)
-                    n += a.size
+                chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
         except MediaError:
             raise
         except Exception as exc:
             raise MediaError(f"{p}: cannot decode the audio stream ({_fmt(exc)})") from None
         if not chunks:
             return np.zeros(0, np.float32)
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+        return np.concatenate(chunks).astype(np.float32, copy=False)[skip or 0:]
     finally:
         container.close()

@@ -12,6 +12,8 @@ Fixtures (all session-scoped paths, cheap: ~0.3 s in total):
 * ``long_wav``        14 s 16 kHz (truncation at 12 s).
 * ``zero_length_wav`` a valid wav header with no samples.
 * ``not_media_file``  a text file named ``not_media.mp4``.
+* ``long_mp4``        60 s, 4 fps (240 indexed frames), 64x64 H.264 + AAC: a chirp from 200 to 800 Hz at 16 kHz
+                      (``chirp(seconds)``), so every instant of the audio is distinct; ``long_wav_60`` that chirp.
 * ``frame_index_of``  function: decoded RGB frame -> the index encoded by ``make_indexed_frames``.
 
 ``tiny_media(path)`` writes a small real clip (or wav, by suffix) where a test needs media files to exist and decode;
@@ -94,6 +96,12 @@ def cut_file(src: Path, dst: Path, fraction: float) -> Path:
     return Path(dst)
 
 
+def chirp(seconds: float = 60.0, sr: int = SR) -> np.ndarray:
+    """0.3 * sin(2 pi (200 t + 5 t^2)): instantaneous frequency 200 + 10 t Hz, never periodic."""
+    t = np.arange(int(round(seconds * sr))) / sr
+    return (0.3 * np.sin(2 * np.pi * (200 * t + 5 * t**2))).astype(np.float32)
+
+
 def sine(seconds: float, hz: float = SINE_HZ, sr: int = SR, amp: float = 0.3) -> np.ndarray:
     t = np.arange(int(round(seconds * sr))) / sr
     return (amp * np.sin(2 * np.pi * hz * t)).astype(np.float32)
@@ -164,6 +172,17 @@ def not_media_file(media_dir) -> Path:
     path = media_dir / "not_media.mp4"
     path.write_text("this is a text file, not a video\n" * 20)
     return path
+
+
+@pytest.fixture(scope="session")
+def long_mp4(media_dir) -> Path:
+    return write_mp4(media_dir / "long_60s.mp4", make_indexed_frames(240, size=64), fps=4, audio=chirp(60.0),
+                     sample_rate=SR)
+
+
+@pytest.fixture(scope="session")
+def long_wav_60(media_dir) -> Path:
+    return write_audio(media_dir / "long_60s.wav", chirp(60.0), SR)
 
 
 @pytest.fixture(scope="module")

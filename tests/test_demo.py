@@ -9,6 +9,7 @@ import os
 import pytest
 
 from xemogpt_cli.main import main
+from xemogpt_cli.predictions import FIELDS
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -62,9 +63,10 @@ def test_checkpoints_loaded_in_a_fresh_process_with_remote_code(demo_run):
     out, _ = demo_run
     for name in ("untrained", "trained"):
         rows = [json.loads(line) for line in (out / f"predictions_{name}.jsonl").read_text().splitlines()]
-        assert len(rows) == 4
-        assert all(r["pid"] != os.getpid() for r in rows)
-        assert all(r["model_class"].startswith("transformers_modules.") for r in rows), rows[0]["model_class"]
+        assert len(rows) == 4 and all(set(r) == set(FIELDS) and r["error"] is None for r in rows)
+        run = json.loads((out / f"predictions_{name}.run.json").read_text())  # written by `xemogpt describe`
+        assert run["pid"] != os.getpid()
+        assert run["model_class"].startswith("transformers_modules."), run["model_class"]
     ckpt = out / "checkpoint"
     files = {p.name for p in ckpt.iterdir()}
     assert "model.safetensors" in files and "config.json" in files and "modeling_xemogpt.py" in files
@@ -99,3 +101,56 @@ def test_cue_naming_check_on_generator_texts():
     assert cue_accuracy(swapped, records)["cue_accuracy"] < 0.8
     assert predicted_emotion("The voice is loud. Overall, the person is most likely angry.") == "angry"
     assert predicted_emotion("ir ir ir") is None
+
+
+def test_eval_reads_the_demo_predictions_as_they_are(demo_run, capsys):
+    """`xemogpt eval demo_output/predictions_trained.jsonl demo_output/data/heldout/emocue.jsonl` gives the demo's
+    Table II row: the free-text predictions meet the references' descriptions, both read by the rules extractor."""
+    out, _ = demo_run
+    capsys.readouterr()
+    assert main(["eval", str(out / "predictions_trained.jsonl"), str(out / "data/heldout/emocue.jsonl"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    row = json.loads((out / "report" / "table.json").read_text())["rows"]
+    trained = next(v for k, v in row.items() if "demo-trained" in k)
+    for key in ("bleu_1", "bleu_4", "cider", "visual_precision", "audio_recall", "global_precision", "mean"):
+        assert result[key] == pytest.approx(trained[key], abs=1e-9), key
+
+
+@pytest.fixture(scope="module")
+def json_run(demo_run):
+    """The same demo folder rerun with --format json: the text steps are reused, stage 3 is trained with JSON
+    answers, its checkpoint describes the held-out clips and report/json_vs_text.* compares the two."""
+    out, argv = demo_run
+    assert main([*argv, "--format", "json", "--json-max-new-tokens", "24"]) == 0
+    return out
+
+
+def test_json_format_checkpoint_and_predictions(json_run):
+    out = json_run
+    assert json.loads((out / "checkpoint_json" / "config.json").read_text())["answer_format"] == "json"
+    assert json.loads((out / "checkpoint" / "config.json").read_text()).get("answer_format", "text") == "text"
+    rows = [json.loads(line) for line in (out / "predictions_trained_json.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["answer_format"] == "json" and r["error"] is None for r in rows)
+    # whatever a 3-step model writes, each answer is either parsed (own cue lists) or flagged, never a crash
+    assert all((r["cues"] is not None) != r["invalid_json"] for r in rows)
+    assert all(r["raw"] is not None for r in rows)
+
+
+def test_json_vs_text_report_matches_eval(json_run, capsys):
+    out = json_run
+    result = json.loads((out / "report" / "json_vs_text.json").read_text())
+    assert set(result["rows"]) == {"text", "json"} and result["num_heldout"] == 4
+    js, text = result["rows"]["json"], result["rows"]["text"]
+    assert 0 <= js["cue_naming_explanation"]["cue_accuracy"] <= 1 and "cue_naming_cue_lists" in js
+    assert "emocue360_own_cues" in js and "emocue360_own_cues" not in text
+    md = (out / "report" / "json_vs_text.md").read_text()
+    assert "| json |" in md and "| text |" in md and "own cues" in md
+    capsys.readouterr()
+    references = str(out / "data/heldout/emocue.jsonl")
+    for name, key in (("predictions_trained_json.jsonl", "emocue360_own_cues"),
+                      ("predictions_trained.jsonl", "emocue360_extractor")):
+        assert main(["eval", str(out / name), references, "--json"]) == 0
+        scored = json.loads(capsys.readouterr().out)
+        row = js if name == "predictions_trained_json.jsonl" else text
+        for metric in ("visual_f1", "audio_f1", "global_f1", "mean"):
+            assert scored[metric] == pytest.approx(row[key][metric], abs=1e-9), (name, metric)

@@ -71,7 +71,7 @@ def test_eval_missing_ids_is_one_clear_error(tmp_path, files, capsys):
 @pytest.mark.parametrize("content, message", [
     ('{"id": "a", "description": "x"}\nnot json\n', ":2: invalid JSON"),
     ('{"description": "x"}\n', "record has no 'id'"),
-    ('{"id": "a"}\n', "needs 'description', 'text' or 'cues'"),
+    ('{"id": "a"}\n', "needs 'description', 'text', 'explanation' or 'cues'"),
     ("", "no records"),
 ])
 def test_eval_bad_files(tmp_path, files, capsys, content, message):
@@ -110,3 +110,22 @@ def test_eval_unreachable_llm_endpoint_is_one_line(files, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 1 and err.count("\n") == 0
     assert err.startswith("xemogpt eval: error: openai extractor failed on 4 of 4 texts")
+
+
+def test_eval_compares_like_with_like(tmp_path, capsys):
+    """Own cue lists meet the reference's cue lists; free text meets the reference's description (both extracted),
+    even though the reference record has both."""
+    from emocue360.report import score_all
+
+    cues = {"visual": ["a broad smile"], "audio": ["loud voice"], "global": ["warm yellow light"]}
+    refs = [{"id": "a", "description": REF["a"], "cues": cues}]
+    r = write(tmp_path / "r.jsonl", refs)
+    own = write(tmp_path / "own.jsonl", [{"id": "a", "explanation": PRED["a"], "cues": cues}])
+    assert main(["eval", own, r, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"] == pytest.approx(1.0, abs=1e-5)  # cues vs cues, no extractor
+    text = write(tmp_path / "text.jsonl", [{"id": "a", "explanation": PRED["a"], "cues": None}])
+    assert main(["eval", text, r, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    lib = score_all([PRED["a"]], [REF["a"]], progress=False)  # text vs text, both through the rules extractor
+    for key in ("bleu_1", "visual_precision", "audio_recall", "global_f1", "mean"):
+        assert out[key] == pytest.approx(lib[key], abs=1e-9), key

@@ -10,7 +10,7 @@ import pytest
 from processing_xemogpt import media
 from processing_xemogpt.media import MediaError, load_audio, load_video_frames, sample_frame_indices
 
-from conftest import NUM_FRAMES_IN_CLIP, SINE_HZ, SR, frame_index_of, make_indexed_frames
+from conftest import NUM_FRAMES_IN_CLIP, SINE_HZ, SR, chirp, frame_index_of, make_indexed_frames
 
 
 def expected_indices(total: int, n: int) -> list[int]:
@@ -36,6 +36,17 @@ def test_sixteen_uniform_frames(request, fixture):
     frames = load_video_frames(request.getfixturevalue(fixture), num_frames=16)
     assert frames.dtype == np.uint8 and frames.shape == (16, 96, 96, 3)
     assert [frame_index_of(f) for f in frames] == list(range(1, 32, 2))
+
+
+def test_frames_equal_pyavs_own_conversion(mp4_short_gop, long_mp4):
+    """The shared per-thread reformatter gives exactly PyAV's ``frame.to_ndarray(format="rgb24")``."""
+    import av
+
+    for clip, n in ((mp4_short_gop, NUM_FRAMES_IN_CLIP), (long_mp4, 240)):
+        with av.open(str(clip)) as container:
+            every = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        frames = load_video_frames(clip, num_frames=16)
+        assert all(np.array_equal(f, every[i]) for f, i in zip(frames, expected_indices(n, 16)))
 
 
 @pytest.mark.parametrize("n", [1, 3, 5, 40])
@@ -150,6 +161,54 @@ def test_truncation(long_wav, mp4_with_audio):
     assert load_audio(long_wav).shape[0] == 12 * SR
     assert load_audio(long_wav, max_seconds=None).shape[0] == 14 * SR
     assert load_audio(mp4_with_audio, max_seconds=0.5).shape[0] == SR // 2
+
+
+# ------------------------------------------------------------------------------------------------ time windows
+
+
+def test_video_window_samples_inside_the_window(long_mp4):
+    # 4 fps: the window [10 s, 20 s) holds frames 40..79; middles of 4 equal parts are at 11.25, 13.75, ... s
+    stats = {}
+    frames = load_video_frames(long_mp4, num_frames=4, start=10, end=20, stats=stats)
+    assert [frame_index_of(f) for f in frames] == [45, 55, 65, 75]
+    assert stats["method"] == "seek" and stats["converted"] == 4
+    # a window past the clip's end is cut at the end (60 s): [55, 60) -> 55.625 s ... -> frames 222, 227, 232, 237
+    assert [frame_index_of(f) for f in load_video_frames(long_mp4, 4, start=55, end=65)] == [222, 227, 232, 237]
+    # no window = the whole clip, as before
+    whole = load_video_frames(long_mp4, 4)
+    assert [frame_index_of(f) for f in whole] == [30, 90, 150, 210]
+    assert np.array_equal(whole, load_video_frames(long_mp4, 4, start=0, end=60))
+
+
+def test_video_window_errors(long_mp4):
+    with pytest.raises(MediaError) as err:
+        load_video_frames(long_mp4, 4, start=61, end=70)
+    _check(err.value, "long_60s.mp4", "after the end of the video", "60 s")
+    with pytest.raises(ValueError, match="start < end"):
+        load_video_frames(long_mp4, 4, start=5, end=5)
+
+
+@pytest.mark.parametrize("start", [0.7, 10.0, 33.3])
+def test_audio_window_is_the_slice_of_the_whole(long_wav_60, long_mp4, start):
+    reference = chirp(60.0)
+    s0 = int(round(start * SR))
+    wav = load_audio(long_wav_60, start=start, end=start + 2)  # soundfile: exactly the samples of the window
+    assert np.array_equal(wav, load_audio(long_wav_60, max_seconds=None)[s0 : s0 + 2 * SR])
+    assert np.abs(wav - reference[s0 : s0 + 2 * SR]).max() < 1e-4  # 16-bit PCM
+    aac = load_audio(long_mp4, start=start, end=start + 2)  # PyAV: seek + pre-roll; AAC is lossy but aligned
+    assert aac.shape == (2 * SR,)
+    assert np.abs(aac - reference[s0 : s0 + 2 * SR]).max() < 0.01
+    whole = load_audio(long_mp4, max_seconds=None)
+    assert np.abs(aac - whole[s0 : s0 + 2 * SR]).max() < 0.01
+
+
+def test_audio_window_limits(long_wav_60):
+    assert load_audio(long_wav_60, start=50, end=70).shape == (10 * SR,)  # cut at the end of the file
+    assert load_audio(long_wav_60, start=10, end=30).shape == (12 * SR,)  # max_seconds applies to the window
+    assert load_audio(long_wav_60, start=10, end=30, max_seconds=None).shape == (20 * SR,)
+    with pytest.raises(MediaError) as err:
+        load_audio(long_wav_60, start=61, end=62)
+    _check(err.value, "long_60s.wav", "zero-length", "after 61 s")
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -326,6 +326,7 @@ def run(cfg) -> dict:
 
     processor = build_processor(cfg.model)
     model = build_base_model(cfg.model)
+    model.config.answer_format = cfg.data.answer_format  # saved with the adapter and the merged checkpoint
     if bridges:
         model.load_bridges(vecb=bridges.get("vecb"), aecb=bridges.get("aecb"))
         print_main(state, f"[{STAGE}] bridges initialised from {bridges}")

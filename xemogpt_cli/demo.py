@@ -30,6 +30,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         key = f"stage{stage}_steps"
         p.add_argument(f"--stage{stage}-steps", type=int, default=d[key], help=f"default {d[key]}")
     p.add_argument("--max-new-tokens", type=int, default=d["max_new_tokens"])
+    p.add_argument("--format", choices=["text", "json"], default="text", dest="answer_format",
+                   help="json: also train stage 3 with JSON answers (cue lists, emotion, explanation) and report it "
+                   "beside the text model in report/json_vs_text.md (reuses the text run's finished steps)")
+    p.add_argument("--json-max-new-tokens", type=int, default=d["json_max_new_tokens"],
+                   help=f"generation limit of the JSON model (default {d['json_max_new_tokens']})")
     p.add_argument("--seed", type=int, default=d["seed"])
     p.set_defaults(func=run)
     return p
@@ -38,11 +43,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from .demo_pipeline import DemoConfig, run_demo
 
-    for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "max_new_tokens"):
+    for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "max_new_tokens",
+                 "json_max_new_tokens"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     cfg = DemoConfig(out=args.out, n_train=args.n_train, n_heldout=args.n_heldout, seed=args.seed,
                      stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
-                     stage3_steps=args.stage3_steps, max_new_tokens=args.max_new_tokens, force=args.force)
+                     stage3_steps=args.stage3_steps, max_new_tokens=args.max_new_tokens, force=args.force,
+                     answer_format=args.answer_format, json_max_new_tokens=args.json_max_new_tokens)
     run_demo(cfg)
     return 0

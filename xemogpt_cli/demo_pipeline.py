@@ -51,6 +51,8 @@ class DemoConfig:
     batch_size: int | None = None
     stage3_batch_size: int | None = None
     max_new_tokens: int = 192
+    answer_format: str = "text"  # "json": also train stage 3 with JSON answers and compare it with the text model
+    json_max_new_tokens: int = 384  # JSON answers are about twice as long in tokens as the text (synthetic: <= 314)
     describe_batch_size: int = 8
     workers: int | None = None
     force: bool = False
@@ -71,13 +73,14 @@ def _done(path: Path, cfg: DemoConfig) -> bool:
     return recipe_runs.is_done(path, cfg.force)
 
 
-def _stage(cfg: DemoConfig, base: Path, name: str, steps: int, lr, batch, extra=()) -> dict:
-    module, config, out_name = {
+def _stage(cfg: DemoConfig, base: Path, name: str, steps: int, lr, batch, extra=(),
+           out_name: str | None = None) -> dict:
+    module, config, default_out = {
         "stage1": ("training.stage1_vecb", "stage1_tiny.yaml", "stage1_vecb"),
         "stage2": ("training.stage2_aecb", "stage2_tiny.yaml", "stage2_aecb"),
         "stage3": ("training.stage3_sft", "stage3_tiny.yaml", "stage3_sft"),
     }[name]
-    out_dir = cfg.out / out_name
+    out_dir = cfg.out / (out_name or default_out)
     argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr, batch)
     return recipe_runs.run_stage(name, module, config, [*argv, *extra, *cfg.stage_overrides.get(name, [])], out_dir,
                                  cfg.force)
@@ -105,13 +108,13 @@ def step_stage3(cfg: DemoConfig, base: Path) -> dict:
     return _stage(cfg, base, "stage3", cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size, bridges)
 
 
-def step_export(cfg: DemoConfig, base: Path) -> Path:
-    """The trained model as a plain remote-code checkpoint in ``out/checkpoint`` (stage 3's merged output)."""
-    ckpt = cfg.out / "checkpoint"
+def step_export(cfg: DemoConfig, base: Path, stage_dir: str = "stage3_sft", name: str = "checkpoint") -> Path:
+    """The trained model as a plain remote-code checkpoint in ``out/<name>`` (stage 3's merged output)."""
+    ckpt = cfg.out / name
     if _done(ckpt / "DONE.json", cfg):
         print(f"  checkpoint already exported to {ckpt} (skipped)")
         return ckpt
-    merged = cfg.out / "stage3_sft" / "merged"  # stage 3 writes LoRA merged into the LLM, with the processor
+    merged = cfg.out / stage_dir / "merged"  # stage 3 writes LoRA merged into the LLM, with the processor
     if not (merged / "config.json").is_file():
         raise FileNotFoundError(f"{merged}: stage 3 wrote no merged checkpoint; rerun with --force")
     if ckpt.exists():
@@ -123,17 +126,37 @@ def step_export(cfg: DemoConfig, base: Path) -> Path:
     return ckpt
 
 
-def describe_in_fresh_process(model_dir: Path, records_jsonl: Path, out_jsonl: Path, cfg: DemoConfig) -> list[dict]:
-    """Run :mod:`xemogpt_cli.inference` as a new Python process that loads ``model_dir`` with the Auto classes."""
-    cmd = [sys.executable, "-m", "xemogpt_cli.inference", "--model", str(model_dir.resolve()),
-           "--records", str(records_jsonl.resolve()), "--out", str(out_jsonl.resolve()),
-           "--max-new-tokens", str(cfg.max_new_tokens), "--batch-size", str(cfg.describe_batch_size)]
+def describe_in_fresh_process(model_dir: Path, records_jsonl: Path, out_jsonl: Path, cfg: DemoConfig,
+                              max_new_tokens: int | None = None) -> list[dict]:
+    """``xemogpt describe RECORDS --out PREDICTIONS`` as a new Python process that loads ``model_dir`` with the Auto
+    classes (remote code); a rerun after a kill continues the predictions file. Returns its records
+    (:mod:`xemogpt_cli.predictions`)."""
+    from . import predictions
+
+    cmd = [sys.executable, "-m", "xemogpt_cli", "describe", str(records_jsonl.resolve()), "--model",
+           str(model_dir.resolve()), "--out", str(out_jsonl.resolve()), "--max-new-tokens",
+           str(max_new_tokens or cfg.max_new_tokens), "--batch-size", str(cfg.describe_batch_size), "--threads", "1",
+           *(["--overwrite"] if cfg.force else [])]
     env = dict(os.environ)
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     print("  " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env=env, cwd=str(ROOT))
-    return [json.loads(line) for line in out_jsonl.read_text().splitlines() if line.strip()]
+    return predictions.read(out_jsonl)
+
+
+def provenance(out_jsonl: Path) -> dict:
+    """The run file ``xemogpt describe`` keeps next to its predictions: pid and model class of the process."""
+    from .describe_run import settings_path
+
+    return json.loads(settings_path(out_jsonl).read_text())
+
+
+def explanations(rows: list[dict], records: list[dict]) -> list[str]:
+    """The explanation of every record, in record order (a clip that failed counts as an empty explanation)."""
+    by_id = {str(r["id"]): r for r in rows}
+    return [by_id[str(r["id"])].get("explanation") or "" for r in records]
 
 
 def step_describe(cfg: DemoConfig, systems: dict[str, Path]) -> dict[str, list[dict]]:
@@ -147,23 +170,30 @@ def step_describe(cfg: DemoConfig, systems: dict[str, Path]) -> dict[str, list[d
               "swapped_audio": swap_media(held, "audio", cfg.seed)}
     runs = {name: (model_dir, "heldout") for name, model_dir in systems.items()}
     runs.update({f"trained_{kind}": (systems["trained"], kind) for kind in ("swapped_video", "swapped_audio")})
-    preds = {}
-    for name, (model_dir, which) in runs.items():
-        records_jsonl = cfg.out / "data" / f"{which}_records.jsonl"
-        records_jsonl.write_text("".join(json.dumps(r) + "\n" for r in inputs[which]))
-        out = cfg.out / f"predictions_{name}.jsonl"
-        marker = cfg.out / f"predictions_{name}.DONE"
-        if _done(marker, cfg) and out.is_file():
-            print(f"  {name}: predictions already in {out} (skipped)")
-        else:
-            t = time.perf_counter()
-            describe_in_fresh_process(model_dir, records_jsonl, out, cfg)
-            marker.write_text(f"{time.perf_counter() - t:.1f} s\n")
-        preds[name] = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-        first = preds[name][0]
-        print(f"  {name}: {len(preds[name])} held-out clips described by pid {first['pid']} "
-              f"(this process: {os.getpid()}), model class {first['model_class']}")
-    return preds
+    return {name: describe_records(cfg, name, model_dir, which, inputs[which])
+            for name, (model_dir, which) in runs.items()}
+
+
+def describe_records(cfg: DemoConfig, name: str, model_dir: Path, which: str, records: list[dict],
+                     max_new_tokens: int | None = None) -> list[dict]:
+    """``predictions_<name>.jsonl``: ``records`` described by ``model_dir`` in a fresh process (skipped when done)."""
+    records_jsonl = cfg.out / "data" / f"{which}_records.jsonl"
+    records_jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = cfg.out / f"predictions_{name}.jsonl"
+    marker = cfg.out / f"predictions_{name}.DONE"
+    if _done(marker, cfg) and out.is_file():
+        print(f"  {name}: predictions already in {out} (skipped)")
+    else:
+        t = time.perf_counter()
+        describe_in_fresh_process(model_dir, records_jsonl, out, cfg, max_new_tokens)
+        marker.write_text(f"{time.perf_counter() - t:.1f} s\n")
+    from . import predictions
+
+    rows = predictions.read(out)
+    run = provenance(out)
+    print(f"  {name}: {len(rows)} held-out clips described by pid {run['pid']} (this process: {os.getpid()}), "
+          f"model class {run['model_class']}")
+    return rows
 
 
 ROW_NAMES = {"untrained": "XEmoGPT-tiny, untrained", "trained": "XEmoGPT-tiny, demo-trained (stages 1-3)",
@@ -180,10 +210,8 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
     report = cfg.out / "report"
     report.mkdir(parents=True, exist_ok=True)
     held = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
-    by_id = {r["id"]: r for r in held}
     refs = [r["description"] for r in held]
-    texts = {name: [next(p["prediction"] for p in rows if p["id"] == r["id"]) for r in held]
-             for name, rows in preds.items()}
+    texts = {name: explanations(rows, held) for name, rows in preds.items()}
     print("  scoring with EmoCue-360 (rules extractor, all-MiniLM-L6-v2) and BLEU/CIDEr ...", flush=True)
     rows = R.score_rows({ROW_NAMES[n]: texts[n] for n in TABLE_II_ROWS}, refs)
     cue_rows = {ROW_NAMES[n]: cue_accuracy(t, held) for n, t in texts.items()}
@@ -212,7 +240,6 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
                                                                          for k, v in asdict(cfg).items()}}
     R.write_json(report / "summary.json", summary)
     print("\n" + tables, flush=True)  # what table.md holds, with the lines that say what the figures are
-    _ = by_id
     return {"rows": rows, "cue_naming": cue_rows, "table_md": table_md, "report": str(report)}
 
 
@@ -257,6 +284,13 @@ def run_demo(cfg: DemoConfig) -> dict:
     summary = json.loads(R_summary.read_text())
     summary["timings_s"] = timings
     R_summary.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if cfg.answer_format == "json":
+        from .demo_json import run_json_comparison
+
+        t = time.perf_counter()
+        result["json_vs_text"] = run_json_comparison(cfg, base, preds["trained"])
+        timings["json"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
     print(f"demo finished in {timings['total'] / 60:.1f} min; report: {cfg.out / 'report'}; "
           f"trained checkpoint: {ckpt} (try: xemogpt describe CLIP --model {ckpt})", flush=True)
     result["timings_s"] = timings

@@ -1,8 +1,14 @@
 """``xemogpt eval PREDICTIONS REFERENCES``: BLEU-1/4, CIDEr and EmoCue-360 as one Table II row.
 
-Both files are JSON Lines, one object per line with ``id`` and ``description`` (or ``text``) and/or ``cues``
+Both files are JSON Lines, one object per line with ``id`` and a text (``description``, ``text``, ``explanation``:
+the predictions file of ``xemogpt describe`` / ``xemogpt demo``, see :mod:`xemogpt_cli.predictions`) and/or ``cues``
 (``{"visual": [...], "audio": [...], "global": [...]}``). Predictions are matched to references by ``id``; when a
 record has cues they are scored as they are (no extraction) and its text feeds BLEU/CIDEr only.
+
+Like with like (:func:`emocue360.report.like_with_like`): a prediction without cues of its own (free text) is scored
+against the reference's text, both read by the same extractor, even when the reference also has annotated cue lists;
+a prediction with its own cue lists (a JSON-format model) is scored against the reference's cue lists. Predictions
+whose clip failed (``error``) are refused unless ``--skip-failed`` leaves them (and their references) out.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["add_parser", "run", "read_jsonl", "pair_by_id"]
+__all__ = ["add_parser", "run", "read_jsonl", "pair_by_id", "drop_failed"]
 
 
 def add_parser(subparsers) -> None:
@@ -45,6 +51,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fractions", action="store_true", help="print EmoCue-360 as fractions instead of x100")
     p.add_argument("--per-sample", metavar="FILE", default=None,
                    help="also write per-sample scores and extracted cues to this JSONL file")
+    p.add_argument("--skip-failed", action="store_true",
+                   help="leave out predictions whose clip could not be described ('error'), and their references")
     p.set_defaults(func=run)
 
 
@@ -53,15 +61,35 @@ def read_jsonl(path: str) -> list[dict]:
     and line."""
     from emocue360.jsonl import read_jsonl as read_lines
 
+    from emocue360.report import TEXT_KEYS
+
     records = read_lines(path)
     for n, obj in enumerate(records, 1):
         if "id" not in obj:
             raise ValueError(f"{path}: record has no 'id' (record #{n})")
-        if not any(k in obj for k in ("description", "text", "cues")):
-            raise ValueError(f"{path}: record {obj['id']!r} needs 'description', 'text' or 'cues'")
+        if not obj.get("error") and not any(obj.get(k) is not None for k in (*TEXT_KEYS, "cues")):
+            raise ValueError(f"{path}: record {obj['id']!r} needs 'description', 'text', 'explanation' or 'cues'")
     if not records:
         raise ValueError(f"{path}: no records")
     return records
+
+
+def drop_failed(preds: list[dict], refs: list[dict], ids: list, path: str, skip: bool) -> tuple[list, list, list]:
+    """Pairs whose prediction has no ``error``; failed ones are an error unless ``skip`` (then a note on stderr)."""
+    failed = [i for i, p in enumerate(preds) if p.get("error")]
+    if not failed:
+        return ids, preds, refs
+    first = preds[failed[0]]
+    if not skip:
+        raise ValueError(f"{path}: {len(failed)} prediction(s) failed when described "
+                         f"({_ids_preview(ids[i] for i in failed)}; first: {first['error']}); rerun `xemogpt "
+                         "describe` with the same --out to retry them, or pass --skip-failed")
+    import sys
+
+    print(f"xemogpt eval: note: left out {len(failed)} failed prediction(s) and their references: "
+          f"{_ids_preview(ids[i] for i in failed)}", file=sys.stderr)
+    keep = [i for i in range(len(ids)) if i not in set(failed)]
+    return [ids[i] for i in keep], [preds[i] for i in keep], [refs[i] for i in keep]
 
 
 def _ids_preview(ids) -> str:
@@ -104,8 +132,14 @@ def run(args) -> int:
 
     from .main import CLIError
 
+    from emocue360.report import like_with_like
+
     ids, preds, refs = pair_by_id(read_jsonl(args.predictions), read_jsonl(args.references),
                                   args.predictions, args.references)
+    ids, preds, refs = drop_failed(preds, refs, ids, args.predictions, args.skip_failed)
+    if not ids:
+        raise ValueError(f"{args.predictions}: no prediction left to score")
+    refs = [like_with_like(p, r) for p, r in zip(preds, refs)]
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
     try:
         result = score_all(

@@ -15,19 +15,17 @@ Modality: ``"both"`` uses the clip's video and its audio stream when it has one 
 visual-only, an audio file audio-only); ``"visual"`` / ``"audio"`` insist on that stream and fail with a one-line
 error naming the file when it is missing.
 
-This module may be run as a script (``python -m xemogpt_cli.inference --model DIR --records R.jsonl --out P.jsonl``):
-``xemogpt demo`` does so to load its checkpoints in a fresh process.
+Answer format: the prompt asks for the answer the checkpoint was instruction-tuned to write (``config.answer_format``,
+``"text"`` or ``"json"``), and the output is read back with :func:`training.data.answer_format.parse_answer`.
+Datasets, folders, long videos and several processes: :mod:`xemogpt_cli.describe_run`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 DEFAULT_DEMO_DIR = Path("demo_output")
 DEFAULT_CHECKPOINT = DEFAULT_DEMO_DIR / "checkpoint"
@@ -44,7 +42,8 @@ _GENERIC_EMOTION_WORDS = {"emotion", "emotions", "emotional", "mood", "moods", "
 
 @dataclass
 class Description:
-    """One described clip."""
+    """One described clip, as the app shows it: the model's own cues (JSON answers) or those the offline rules
+    extractor finds in the explanation (text answers)."""
 
     clip: str
     modality: str  # the modality actually used: "multimodal" | "visual" | "audio"
@@ -52,6 +51,8 @@ class Description:
     emotion: str | None = None
     cues: dict = field(default_factory=lambda: {"visual": [], "audio": [], "global": []})
     frames: list = field(default_factory=list)  # PIL images of the sampled frames (empty for audio-only)
+    answer_format: str = "text"
+    invalid_json: bool = False
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -70,6 +71,28 @@ def resolve_model(model: str | os.PathLike | None) -> str:
     if (DEFAULT_CHECKPOINT / "config.json").is_file():
         return str(DEFAULT_CHECKPOINT)
     return TINY
+
+
+def answer_format_of(name: str) -> str:
+    """The answer format a model (a :func:`resolve_model` name) was instruction-tuned to write, from its config alone
+    (no weights loaded): ``config.answer_format``, "text" when absent."""
+    if name == TINY:
+        return "text"
+    path = Path(name).expanduser()
+    if (path / "config.json").is_file():
+        import json
+
+        return json.loads((path / "config.json").read_text()).get("answer_format") or "text"
+    from processing_xemogpt import is_local_path
+
+    if path.exists() or is_local_path(name):
+        return "text"  # not a checkpoint: loading it reports the problem
+    from transformers import AutoConfig
+
+    try:
+        return getattr(AutoConfig.from_pretrained(name, trust_remote_code=True), "answer_format", None) or "text"
+    except OSError:
+        return "text"
 
 
 def build_tiny(seed: int = 0):
@@ -198,6 +221,7 @@ class Describer:
             self.model, self.processor, self.name = load_model_and_processor(model, device=device, seed=seed)
         self.device = device
         self.max_new_tokens = int(max_new_tokens)
+        self.min_new_tokens = 1  # benchmarks set it to max_new_tokens: every answer the same length
 
     def _suppressed_tokens(self) -> list[int] | None:
         """Special tokens an explanation never contains (placeholders, chat markers): all but end-of-sequence."""
@@ -223,11 +247,57 @@ class Describer:
             out["pad_token_id"] = tok.pad_token_id
         return out
 
-    def generate(self, samples: Sequence, batch_size: int = 8, progress: bool = False) -> list[str]:
-        """Explanations for prompt-only :class:`~training.data.sample.EmoCueSample` s."""
+    @property
+    def answer_format(self) -> str:
+        """The answer the model was instruction-tuned to write (``config.answer_format``; "text" when absent)."""
+        return getattr(getattr(self.model, "config", None), "answer_format", None) or "text"
+
+    def _end_ids(self) -> set:
+        gen = getattr(self.model, "generation_config", None)
+        ids = getattr(gen, "eos_token_id", None)
+        ids = set(ids if isinstance(ids, (list, tuple)) else [ids])
+        ids |= {getattr(getattr(self.processor, "tokenizer", None), "eos_token_id", None),
+                getattr(self.processor, "end_of_turn_id", None)}
+        return ids - {None}
+
+    def inputs_for(self, conversations: Sequence[list]):
+        """The model inputs of one batch of prompt-only conversations (media as paths or arrays), left-padded."""
+        conversations = list(conversations)
+        return self.processor.apply_chat_template(
+            conversations if len(conversations) > 1 else conversations[0], add_generation_prompt=True,
+            tokenize=True, return_dict=True, return_tensors="pt")
+
+    def generate_conversations(self, conversations: Sequence[list], inputs=None) -> list[tuple[str, bool]]:
+        """``(text, truncated)`` for each prompt-only conversation of one batch (media as paths or arrays; ``inputs``:
+        their :meth:`inputs_for`, when already made); ``truncated``: generation stopped at ``max_new_tokens`` before
+        the end of the answer."""
         import torch
 
-        samples = list(samples)
+        inputs = self.inputs_for(conversations) if inputs is None else inputs
+        inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
+        prompt_len = inputs["input_ids"].shape[1]
+        with torch.inference_mode():
+            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                            min_new_tokens=self.min_new_tokens,
+                                            suppress_tokens=self._suppressed_tokens(), **self._eos_kwargs())
+        new = generated[:, prompt_len:]
+        ends = torch.tensor(sorted(self._end_ids()), device=new.device)
+        finished = torch.isin(new, ends).any(dim=1).tolist()
+        texts = self.processor.batch_decode(new, skip_special_tokens=True)
+        return [(t.strip(), not done and new.shape[1] >= self.max_new_tokens) for t, done in zip(texts, finished)]
+
+    def prompt_sample(self, sample):
+        """``sample`` asking for this model's answer format (a sample with the default instruction gets the JSON
+        request when the model writes JSON)."""
+        if self.answer_format != "text" and sample.instruction is None:
+            from training.data.sample import instruction_for
+
+            return replace(sample, instruction=instruction_for(sample.modality, self.answer_format))
+        return sample
+
+    def generate(self, samples: Sequence, batch_size: int = 8, progress: bool = False) -> list[str]:
+        """Raw generated answers for prompt-only :class:`~training.data.sample.EmoCueSample` s (media as paths)."""
+        samples = [self.prompt_sample(s) for s in samples]
         out: list[str] = []
         batches = range(0, len(samples), batch_size)
         if progress:
@@ -236,33 +306,27 @@ class Describer:
             batches = tqdm(batches, desc="describe", unit="batch")
         for start in batches:
             chunk = samples[start : start + batch_size]
-            conversations = [s.messages(with_answer=False) for s in chunk]
-            inputs = self.processor.apply_chat_template(
-                conversations if len(conversations) > 1 else conversations[0], add_generation_prompt=True,
-                tokenize=True, return_dict=True, return_tensors="pt")
-            inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
-            prompt_len = inputs["input_ids"].shape[1]
-            with torch.inference_mode():
-                generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                                min_new_tokens=1, suppress_tokens=self._suppressed_tokens(),
-                                                **self._eos_kwargs())
-            texts = self.processor.batch_decode(generated[:, prompt_len:], skip_special_tokens=True)
-            out.extend(t.strip() for t in texts)
+            out.extend(text for text, _ in self.generate_conversations([s.messages(with_answer=False) for s in chunk]))
         return out
 
     def describe(self, clip: str | os.PathLike, subtitle: str = "", modality: str = "both", cues: bool = True,
                  frames: bool = False) -> Description:
-        """Describe one clip; ``cues`` adds the extracted cues and the emotion, ``frames`` the sampled frames."""
+        """Describe one clip; ``cues`` adds the cues and the emotion, ``frames`` the sampled frames."""
+        from training.data.answer_format import parse_answer
         from training.data.sample import EmoCueSample
 
         clip = str(clip)
         used = choose_modality(clip, modality)
-        sample = EmoCueSample(id=clip, modality=used, video=clip if used != "audio" else None,
-                              audio=clip if used != "visual" else None, subtitle=subtitle or "")
-        explanation = self.generate([sample])[0]
-        desc = Description(clip=clip, modality=used, explanation=explanation)
-        if cues:
-            desc.cues = extract_cues(explanation)
+        sample = self.prompt_sample(EmoCueSample(id=clip, modality=used, video=clip if used != "audio" else None,
+                                                 audio=clip if used != "visual" else None, subtitle=subtitle or ""))
+        text, truncated = self.generate_conversations([sample.messages(with_answer=False)])[0]
+        parsed = parse_answer(text, self.answer_format, truncated)
+        desc = Description(clip=clip, modality=used, explanation=parsed.explanation, emotion=parsed.emotion,
+                           answer_format=self.answer_format, invalid_json=parsed.invalid_json)
+        if parsed.cues is not None:
+            desc.cues = parsed.cues
+        elif cues:
+            desc.cues = extract_cues(parsed.explanation)
             desc.emotion = emotion_from_cues(desc.cues)
         if frames and used != "audio":
             desc.frames = sampled_frames(clip, getattr(getattr(self.model, "config", None), "num_frames", 16))
@@ -280,42 +344,3 @@ def sampled_frames(clip: str, num_frames: int = 16) -> list:
     from processing_xemogpt.media import load_video_frames
 
     return [Image.fromarray(f) for f in load_video_frames(clip, num_frames=num_frames)]
-
-
-# ------------------------------------------------------------------------------------------------ fresh-process entry
-def _describe_records_main(argv: Iterable[str] | None = None) -> int:
-    """Describe the records of a JSONL file with a checkpoint, writing one JSON line per record.
-
-    Used by ``xemogpt demo`` in a fresh process. Each output line holds ``id``, ``prediction`` and provenance
-    (``pid``, ``model_class``: the module the model class was loaded from, ``transformers_modules...`` for remote
-    code).
-    """
-    parser = argparse.ArgumentParser(prog="python -m xemogpt_cli.inference")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--records", required=True, help="JSONL with id, video, audio, subtitle, modality")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=8)
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    from transformers import AutoModel, AutoProcessor
-
-    model = AutoModel.from_pretrained(args.model, trust_remote_code=True)
-    processor = AutoProcessor.from_pretrained(args.model, trust_remote_code=True)
-    model.eval()
-    describer = Describer(loaded=(model, processor, args.model), max_new_tokens=args.max_new_tokens)
-    from training.data.loaders import load_records
-    from training.data.sample import sample_from_record
-
-    records = load_records(args.records)
-    samples = [sample_from_record(r, feed_all_media=False, answer_format=None) for r in records]
-    preds = describer.generate(samples, batch_size=args.batch_size, progress=True)
-    cls = type(model)
-    with open(args.out, "w") as fh:
-        for r, p in zip(records, preds):
-            fh.write(json.dumps({"id": r.get("id"), "prediction": p, "pid": os.getpid(),
-                                 "model_class": f"{cls.__module__}.{cls.__name__}"}) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_describe_records_main())

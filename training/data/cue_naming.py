@@ -45,14 +45,18 @@ def predicted_emotion(prediction: str) -> str | None:
     return None
 
 
-def cue_accuracy(predictions: Sequence[str], records: Sequence[dict]) -> dict:
-    """Fraction of actual cues named (overall and per factor) and emotion accuracy over the held-out records."""
+def cue_accuracy(predictions: Sequence[str], records: Sequence[dict], emotions: Sequence[str | None] | None = None
+                 ) -> dict:
+    """Fraction of actual cues named (overall and per factor) and emotion accuracy over the held-out records.
+    ``emotions``: the predicted emotions when the model states them on their own (a JSON answer's ``emotion``);
+    by default the emotion named last in each prediction (:func:`predicted_emotion`)."""
     per_factor: dict[str, list[bool]] = {}
     emotion_ok = []
-    for pred, rec in zip(predictions, records):
+    emotions = [predicted_emotion(p) for p in predictions] if emotions is None else list(emotions)
+    for pred, rec, emotion in zip(predictions, records, emotions):
         for factor, ok in cue_hits(pred, rec.get("factors") or {}).items():
             per_factor.setdefault(factor, []).append(ok)
-        emotion_ok.append(predicted_emotion(pred) == rec.get("emotion"))
+        emotion_ok.append((emotion or "").strip().lower() == rec.get("emotion"))
     every = [ok for oks in per_factor.values() for ok in oks]
     return {
         "cue_accuracy": sum(every) / len(every) if every else 0.0,

@@ -9,25 +9,21 @@ A record (``training/data/schema.py``) becomes an :class:`EmoCueSample` with :fu
   video has one. With ``feed_all_media`` (the paper's setting, default) a visual sample still gets its clip's audio and
   an audio sample its video; the model's per-sample gradient blocking keeps the other branch from learning from it.
 * **prompt** — the processor's conversation (audio, video, subtitle, the instruction of the modality and answer format).
-* **answer** — the reference in the chosen :data:`ANSWER_FORMATS`: ``"text"`` (the paper's free-text description) or
-  ``"json"`` (the record's own cue lists, emotion and description as one JSON object); ``None`` for a prompt-only
-  sample (generation, reinforcement learning).
+* **answer** — the reference in the chosen :data:`ANSWER_FORMATS` (:mod:`training.data.answer_format`): ``"text"``
+  (the paper's free-text description) or ``"json"`` (the record's own cue lists, emotion and description as one JSON
+  object); ``None`` for a prompt-only sample (generation, reinforcement learning).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 
+from .answer_format import ANSWER_FORMATS, JSON_ANSWER_INSTRUCTION, answer_text  # noqa: F401 (re-exported)
 from .schema import CUE_KEYS, MODALITY_AUDIO, MODALITY_MULTIMODAL, MODALITY_VISUAL
 
-ANSWER_FORMATS = ("text", "json")
 AUDIO_FILE_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac")
-JSON_INSTRUCTION = (
-    ' Answer with one JSON object: {"visual": [visual cues], "audio": [audio cues], "global": [global cues], '
-    '"emotion": "the emotion", "explanation": "the explanation"}.'
-)
+JSON_INSTRUCTION = JSON_ANSWER_INSTRUCTION  # the name this module exported before answer_format.py
 
 
 def has_audio_stream(path: str | None) -> bool:
@@ -74,27 +70,13 @@ def caption_text(record: dict, spec: str) -> str:
     return ", ".join(parts) or record.get("description") or record.get("short_caption") or ""
 
 
-def answer_text(record: dict, answer_format: str = "text", field: str = "description") -> str:
-    """The reference answer of a record: its ``field`` (``"text"``), or its cue lists, emotion and description as
-    one JSON object (``"json"``: ``{"visual", "audio", "global", "emotion", "explanation"}``)."""
-    if answer_format == "text":
-        return record.get(field) or record.get("description") or ""
-    if answer_format == "json":
-        cues = record.get("cues") or {}
-        answer = {key: list(cues.get(key) or []) for key in CUE_KEYS}
-        answer["emotion"] = record.get("emotion") or ""
-        answer["explanation"] = record.get(field) or record.get("description") or ""
-        return json.dumps(answer, ensure_ascii=False)
-    raise ValueError(f"unknown answer format {answer_format!r}; choose one of {', '.join(ANSWER_FORMATS)}")
-
-
 def instruction_for(modality: str, answer_format: str = "text") -> str | None:
     """The instruction of a sample: the processor's default for the modality (``None``), plus the JSON request."""
     if answer_format == "text":
         return None
-    from processing_xemogpt import INSTRUCTIONS
+    from processing_xemogpt import instruction_for as processor_instruction
 
-    return INSTRUCTIONS[modality] + JSON_INSTRUCTION
+    return processor_instruction(modality, answer_format)
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,9 @@ class XEmoGPTSFTCollator:
             return load(media)
         return self.memo.get((kind, media), lambda: load(media))
 
-    def _encode_prompts(self, samples: Sequence[EmoCueSample]) -> tuple[list[list[int]], dict]:
-        """Token ids of each prompt (placeholders expanded) and the media inputs, in placeholder order."""
+    def encode_prompts(self, samples: Sequence[EmoCueSample]) -> tuple[list[list[int]], dict]:
+        """Token ids of each prompt (placeholders expanded) and the media inputs, in placeholder order (the prompts
+        of stage 3's training batches and of stage 4's rollouts)."""
         prompts = self._prompts(samples)
         videos = [s.video for s in samples if s.video is not None]
         audios = [s.audio for s in samples if s.audio is not None]
@@ -125,7 +126,7 @@ class XEmoGPTSFTCollator:
         missing = [s.id for s in samples if s.answer is None]
         if missing:
             raise ValueError(f"samples {missing} have no answer: a training batch needs the answers")
-        prompt_ids, media = self._encode_prompts(samples)
+        prompt_ids, media = self.encode_prompts(samples)
         answers = self.processor.tokenizer([s.answer for s in samples], add_special_tokens=False)["input_ids"]
         end = self.processor.end_of_turn_id
         examples = []

@@ -251,3 +251,31 @@ def test_user_mistakes_are_one_line_errors(records, stage3_model, extra, message
     with pytest.raises(ConfigError, match=message) as info:
         main(_stage4_argv(d, stage3_model, d / "bad", *extra))
     assert "\n" not in str(info.value)
+
+
+def test_stage4_two_cpu_processes(records, stage3_model, tmp_path):
+    """`accelerate launch` with 2 CPU processes (DDP over gloo): each rank samples its share of the groups, rewards
+    are gathered for the group advantages, and both ranks end with the same weights."""
+    import os
+    import subprocess
+    import sys
+
+    d, _ = records
+    out = tmp_path / "ddp"
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [str(accelerate), "launch", "--config_file", str(CFG / "accelerate" / "cpu_2proc.yaml"), "--num_processes",
+           "2", "--main_process_port", "29531", str(ROOT / "training" / "stage4_grpo.py"),
+           *_stage4_argv(d, stage3_model, out, "--max_steps", "2", "--per_device_train_batch_size", "4",
+                         "--save_steps", "2", "--debug.weights_fingerprint", "true")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("ACCELERATE_USE_CPU", None)
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    fp0, fp1 = ((out / f"weights_fingerprint_rank{r}.txt").read_text().strip() for r in (0, 1))
+    assert fp0 == fp1 and len(fp0) == 64
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["global_step"] == 2
+    history = json.loads((out / "loss_history.json").read_text())
+    assert history[0]["kl"] == 0.0 and "rewards/format_length/mean" in history[0]
+    assert (out / "merged" / "model.safetensors").is_file()

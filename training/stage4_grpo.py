@@ -86,7 +86,7 @@ def defaults() -> dict:
             disable_dropout=True,  # the policy and reference log-probabilities of the same text must agree
         ),
         runtime=runtime_section(),
-        debug=debug_section(),
+        debug=debug_section(weights_fingerprint=False),  # true: weights_fingerprint_rank{N}.txt (ranks agree?)
     )
 
 
@@ -243,6 +243,11 @@ def run(cfg) -> dict:
         merged_dir = cfg.output.get("merged_dir") or str(Path(out_dir) / "merged")
         save_merged(trainer, processor, merged_dir)
     state.wait_for_everyone()
+    if cfg.debug.get("weights_fingerprint"):
+        from .runtime import weights_hash
+
+        figures["weights_fingerprint"] = weights_hash(trainer.accelerator.unwrap_model(trainer.model))
+        (Path(out_dir) / f"weights_fingerprint_rank{rank}.txt").write_text(figures["weights_fingerprint"] + "\n")
     figures.update(adapter_dir=adapter_dir, merged_dir=merged_dir, wall_time_s=time.perf_counter() - t0,
                    global_step=int(trainer.state.global_step))
     if state.is_main_process:

@@ -142,7 +142,8 @@ def stage3_model(records):
 def _stage4_argv(d: Path, model: Path, out: Path, *extra) -> list[str]:
     return ["--config", str(CFG / "stage4_tiny.yaml"), "--model.base_model", str(model), "--data.train",
             str(d / "train.jsonl"), "--data.eval", "null", "--cache.dir", str(d / "cache"), "--output_dir", str(out),
-            "--disable_tqdm", "true", "--logging_steps", "1", "--max_completion_length", "24", *extra]
+            "--disable_tqdm", "true", "--logging_steps", "1", "--max_completion_length", "24",
+            "--per_device_train_batch_size", "8", *extra]
 
 
 def test_completion_logps_come_from_the_model_with_its_media(records, stage3_model):

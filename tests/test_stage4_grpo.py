@@ -238,6 +238,25 @@ def test_stage4_resumes_from_a_checkpoint(records, stage3_model):
         assert a["reward"] == pytest.approx(b["reward"], abs=1e-4)
 
 
+def test_stage4_decoding_media_and_heldout_rewards(records, stage3_model):
+    """Without the feature cache (pixels and waveforms decoded by the processor, encoded by the frozen towers at
+    every forward) a step runs with the same guarantees (KL 0 at the first step), and ``eval.reward_before_after``
+    scores the held-out prompts with TRL's evaluation before and after training."""
+    from training.stage4_grpo import main
+
+    d, _ = records
+    out = d / "stage4_nocache"
+    argv = _stage4_argv(d, stage3_model, out, "--max_steps", "1", "--save_strategy", "no", "--cache.dir", "null",
+                        "--data.eval", str(d / "test.jsonl"), "--eval.reward_before_after", "true",
+                        "--per_device_eval_batch_size", "4")
+    figures = main(argv)
+    assert figures["global_step"] == 1
+    history = json.loads((out / "loss_history.json").read_text())
+    assert history[0]["kl"] == 0.0
+    for when in ("heldout_before", "heldout_after"):
+        assert "reward" in figures[when] and "rewards/format_length/mean" in figures[when], figures[when]
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--model.base_model", "null"], "model.base_model is not set"),
     (["--use_vllm", "true"], "use_vllm is not supported"),

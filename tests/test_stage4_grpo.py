@@ -262,6 +262,8 @@ def test_stage4_decoding_media_and_heldout_rewards(records, stage3_model):
     (["--use_vllm", "true"], "use_vllm is not supported"),
     (["--use_transformers_continuous_batching", "true"], "not supported"),
     (["--training.reward_weights", "[1.0]"], "rewards.weights"),
+    (["--cue_f1_visual", "null", "--cue_f1_audio", "null", "--cue_f1_global", "null", "--emotion_match", "null",
+      "--format_length", "null"], "no reward has a weight"),
 ])
 def test_user_mistakes_are_one_line_errors(records, stage3_model, extra, message):
     from training.config_utils import ConfigError

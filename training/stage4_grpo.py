@@ -184,9 +184,12 @@ def build_trainer(cfg, state, rank: int = 0, world: int = 1):
     tokenizer = processor.tokenizer
     eos_ids = sorted({processor.end_of_turn_id, tokenizer.eos_token_id} - {None})
     weights = {name: cfg.rewards.weights.get(name) for name in REWARD_FUNCTIONS}
-    reward_funcs, reward_weights = build_reward_functions(
-        weights, encoder=cfg.rewards.get("encoder"), eos_token_ids=eos_ids, min_words=int(cfg.rewards.min_words),
-        max_words=int(cfg.rewards.max_words), answer_format=cfg.data.answer_format)
+    try:
+        reward_funcs, reward_weights = build_reward_functions(
+            weights, encoder=cfg.rewards.get("encoder"), eos_token_ids=eos_ids, min_words=int(cfg.rewards.min_words),
+            max_words=int(cfg.rewards.max_words), answer_format=cfg.data.answer_format)
+    except ValueError as exc:
+        raise ConfigError(f"rewards.weights: {exc}") from None
     training_cfg = dict(cfg.training)
     training_cfg["remove_unused_columns"] = False
     training_cfg["reward_weights"] = reward_weights

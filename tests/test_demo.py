@@ -82,6 +82,24 @@ def test_rerun_skips_finished_steps(demo_run, capsys):
     assert (out / "predictions_trained.jsonl").stat().st_mtime_ns == before
 
 
+def test_rl_adds_stage4_and_its_row(demo_run, capsys):
+    """`--rl` on a finished demo: stages 1-3 are skipped, stage 4 (GRPO) runs from the stage-3 checkpoint, its
+    checkpoint describes the held-out clips in a fresh process, and the report gains its row."""
+    out, argv = demo_run
+    assert main([*argv, "--rl", "--stage4-steps", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "[6/9] stage 4: GRPO" in printed and "[9/9] report" in printed
+    metrics = json.loads((out / "stage4_grpo" / "metrics.json").read_text())
+    assert metrics["stage"] == "stage4_grpo" and metrics["global_step"] == 2
+    rl_row = "XEmoGPT-tiny, + stage 4 (GRPO, cue-level rewards)"
+    table = json.loads((out / "report" / "table.json").read_text())
+    assert list(table["rows"])[-1] == rl_row and rl_row in table["cue_naming"]
+    preds = [json.loads(line) for line in open(out / "predictions_rl.jsonl")]
+    run = json.loads((out / "predictions_rl.run.json").read_text())  # written by `xemogpt describe`
+    assert len(preds) == 4 and run["pid"] != os.getpid() and run["model_class"].startswith("transformers_modules.")
+    assert rl_row in (out / "report" / "example.md").read_text()
+
+
 def test_cue_naming_check_on_generator_texts():
     """The demo's cue-naming figure: 100% on the generator's own descriptions, and it catches a wrong cue."""
     import numpy as np

@@ -109,8 +109,23 @@ class XEmoGPTSFTCollator:
             return load(media)
         return self.memo.get((kind, media), lambda: load(media))
 
-    def _encode_prompts(self, samples: Sequence[EmoCueSample], loaded: Sequence[dict]) -> tuple[list[list[int]], dict]:
-        """Token ids of each prompt (placeholders expanded) and the media inputs, in placeholder order."""
+    def load_media(self, samples: Sequence[EmoCueSample]) -> tuple[list[EmoCueSample], list[dict]]:
+        """The samples whose media load (through the guard: one line naming the record, or dropped in ``skip``
+        mode) and each one's ``{kind: frames / waveform / cached features}``."""
+        loaded = self.guard.load(samples, lambda s: (s.id, [(k, getattr(s, k)) for k in ("video", "audio")
+                                                            if getattr(s, k) is not None]), self._load)
+        return [s for s, _ in loaded], [m for _, m in loaded]
+
+    def encode_prompts(self, samples: Sequence[EmoCueSample], loaded: Sequence[dict] | None = None
+                       ) -> tuple[list[list[int]], dict]:
+        """Token ids of each prompt (placeholders expanded) and the media inputs, in placeholder order (the prompts
+        of stage 3's training batches and of stage 4's rollouts); ``loaded``: the samples' :meth:`load_media`, loaded
+        here when not given (then every sample must load)."""
+        if loaded is None:
+            kept, loaded = self.load_media(samples)
+            if len(kept) != len(samples):
+                dropped = sorted({s.id for s in samples} - {s.id for s in kept})
+                raise ValueError(f"samples {dropped} have media that do not load; prompts are encoded for all or none")
         prompts = self._prompts(samples)
         videos = [m["video"] for m in loaded if "video" in m]
         audios = [m["audio"] for m in loaded if "audio" in m]
@@ -136,10 +151,8 @@ class XEmoGPTSFTCollator:
         missing = [s.id for s in samples if s.answer is None]
         if missing:
             raise ValueError(f"samples {missing} have no answer: a training batch needs the answers")
-        loaded = self.guard.load(samples, lambda s: (s.id, [(k, getattr(s, k)) for k in ("video", "audio")
-                                                            if getattr(s, k) is not None]), self._load)
-        samples = [s for s, _ in loaded]
-        prompt_ids, media = self._encode_prompts(samples, [m for _, m in loaded])
+        samples, loaded = self.load_media(samples)
+        prompt_ids, media = self.encode_prompts(samples, loaded)
         answers = self.processor.tokenizer([s.answer for s in samples], add_special_tokens=False)["input_ids"]
         end = self.processor.end_of_turn_id
         examples = []

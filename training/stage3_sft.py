@@ -88,8 +88,8 @@ def defaults() -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------- data
-def build_samples(path, what, cfg, media: StageMedia | None = None) -> list[dict]:
-    """The instruction samples of ``path`` (:mod:`training.data.sample`), as dicts for a ``datasets.Dataset``; with
+def select_records(path, what, cfg, media: StageMedia | None = None) -> list[dict]:
+    """The validated records of ``path`` that the ``data`` section keeps (``modalities``, ``max_*_samples``); with
     ``media``, the records whose media fail the up-front check are reported (or skipped)."""
     if cfg.data.answer_format not in ANSWER_FORMATS:
         raise ConfigError(f"data.answer_format must be one of {', '.join(ANSWER_FORMATS)}, "
@@ -104,6 +104,12 @@ def build_samples(path, what, cfg, media: StageMedia | None = None) -> list[dict
         records = records[: int(limit)]
     if media is not None:
         records = media.check(records, what, ("video", "audio"), bool(cfg.data.feed_all_media))
+    return records
+
+
+def build_samples(path, what, cfg, media: StageMedia | None = None) -> list[dict]:
+    """The instruction samples of ``path`` (:mod:`training.data.sample`), as dicts for a ``datasets.Dataset``."""
+    records = select_records(path, what, cfg, media)
     try:
         samples = [sample_from_record(r, feed_all_media=bool(cfg.data.feed_all_media),
                                       answer_format=cfg.data.answer_format, answer_field=cfg.data.answer_field)
@@ -272,6 +278,19 @@ def make_branch_grad_callback(output_dir: str):
     return BranchGradCallback()
 
 
+def lora_config_from_section(model, lora_cfg):
+    """The PEFT ``LoraConfig`` of the ``lora`` section (r / alpha / dropout / target_modules / extra_modules_to_save;
+    unset keys keep the model config's values, ``model.lora_config()``); stages 3 and 4 build their adapters with it."""
+    overrides = {k: v for k, v in {"r": lora_cfg.get("r"), "lora_alpha": lora_cfg.get("alpha"),
+                                   "lora_dropout": lora_cfg.get("dropout")}.items() if v is not None}
+    if lora_cfg.get("target_modules"):
+        model.config.lora_target_modules = list(lora_cfg.target_modules)
+    peft_config = model.lora_config(**overrides)
+    if lora_cfg.get("extra_modules_to_save"):
+        peft_config.modules_to_save = list(peft_config.modules_to_save or []) + list(lora_cfg.extra_modules_to_save)
+    return peft_config
+
+
 def trainable_summary(model) -> dict:
     groups = {"lora": 0, "vecb": 0, "aecb": 0, "video_projection": 0, "audio_projection": 0, "frozen_towers": 0,
               "other_trainable": 0}
@@ -332,13 +351,7 @@ def run(cfg) -> dict:
         print_main(state, f"[{STAGE}] bridges initialised from {bridges}")
     else:
         logger.warning("stage 3 starts VECB/AECB from random weights (bridges.allow_random)")
-    lora_overrides = {k: v for k, v in {"r": cfg.lora.r, "lora_alpha": cfg.lora.alpha,
-                                        "lora_dropout": cfg.lora.dropout}.items() if v is not None}
-    if cfg.lora.get("target_modules"):
-        model.config.lora_target_modules = list(cfg.lora.target_modules)
-    peft_config = model.lora_config(**lora_overrides)
-    if cfg.lora.get("extra_modules_to_save"):
-        peft_config.modules_to_save = list(peft_config.modules_to_save or []) + list(cfg.lora.extra_modules_to_save)
+    peft_config = lora_config_from_section(model, cfg.lora)
 
     t_extract = time.perf_counter()
     features = cached_features(cfg, model, processor, (train_samples, eval_samples), state, rank, world, media)

@@ -29,6 +29,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     for stage in (1, 2, 3):
         key = f"stage{stage}_steps"
         p.add_argument(f"--stage{stage}-steps", type=int, default=d[key], help=f"default {d[key]}")
+    p.add_argument("--rl", action="store_true",
+                   help="add stage 4 (GRPO with cue-level rewards, training/stage4_grpo.py) after stage 3, and its row "
+                   "in the report (a few minutes more)")
+    p.add_argument("--stage4-steps", type=int, default=d["stage4_steps"], help=f"with --rl (default {d['stage4_steps']})")
     p.add_argument("--max-new-tokens", type=int, default=d["max_new_tokens"])
     p.add_argument("--format", choices=["text", "json"], default="text", dest="answer_format",
                    help="json: also train stage 3 with JSON answers (cue lists, emotion, explanation) and report it "
@@ -43,13 +47,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from .demo_pipeline import DemoConfig, run_demo
 
-    for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "max_new_tokens",
-                 "json_max_new_tokens"):
+    for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "stage4_steps",
+                 "max_new_tokens", "json_max_new_tokens"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     cfg = DemoConfig(out=args.out, n_train=args.n_train, n_heldout=args.n_heldout, seed=args.seed,
                      stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
                      stage3_steps=args.stage3_steps, max_new_tokens=args.max_new_tokens, force=args.force,
-                     answer_format=args.answer_format, json_max_new_tokens=args.json_max_new_tokens)
+                     answer_format=args.answer_format, json_max_new_tokens=args.json_max_new_tokens,
+                     rl=args.rl, stage4_steps=args.stage4_steps)
     run_demo(cfg)
     return 0

@@ -8,8 +8,9 @@ Steps (each prints a banner; finished steps are skipped on a rerun unless ``forc
 3. stage 1   VECB pre-training (``training.stage1_vecb.main``, eq.7)
 4. stage 2   AECB pre-training (``training.stage2_aecb.main``, eq.6/8)
 5. stage 3   instruction tuning (``training.stage3_sft.main``: TRL SFTTrainer) from the stage 1/2 bridges
+   stage 4   with ``rl``: GRPO with cue-level rewards from the stage-3 checkpoint (``training.stage4_grpo.main``)
 6. export    the trained model + processor saved with ``save_pretrained`` (safetensors, module files, ``auto_map``)
-7. describe  both checkpoints reloaded with ``AutoModel/AutoProcessor.from_pretrained(..., trust_remote_code=True)``
+7. describe  the checkpoints (stage 4's too with ``rl``) reloaded with ``AutoModel/AutoProcessor.from_pretrained(..., trust_remote_code=True)``
              in a fresh Python process each, describing the held-out clips
 8. report    EmoCue-360 (offline rules extractor + all-MiniLM-L6-v2) and BLEU-1/4, CIDEr for both; cue-naming check;
              ``report/``: table.json, table.md, example.md/.html + frames.png, loss_curves.png, summary.json
@@ -50,6 +51,8 @@ class DemoConfig:
     stage3_lr: float | None = None
     batch_size: int | None = None
     stage3_batch_size: int | None = None
+    rl: bool = False  # add stage 4 (GRPO) after stage 3, and its row in the report
+    stage4_steps: int = 60
     max_new_tokens: int = 192
     answer_format: str = "text"  # "json": also train stage 3 with JSON answers and compare it with the text model
     json_max_new_tokens: int = 384  # JSON answers are about twice as long in tokens as the text (synthetic: <= 314)
@@ -59,14 +62,21 @@ class DemoConfig:
     stage_overrides: dict = field(default_factory=dict)  # {"stage1": [...argv], ...}: extra overrides per stage
 
     def __post_init__(self):
-        self.out = Path(self.out)
+        # absolute: the held-out records are rewritten under out/ for the describe step, and a relative media path
+        # would then resolve against that folder instead of the current directory
+        self.out = Path(self.out).absolute()
 
 
 STEPS = ("data", "base", "stage1", "stage2", "stage3", "export", "describe", "report")
 
 
-def banner(i: int, name: str, text: str) -> float:
-    return recipe_runs.banner(i, len(STEPS), name, text)
+def steps_of(cfg: DemoConfig) -> tuple:
+    """The demo's steps; ``rl`` adds stage 4 after stage 3."""
+    return STEPS[:5] + ("stage4",) + STEPS[5:] if cfg.rl else STEPS
+
+
+def banner(i: int, name: str, text: str, total: int = len(STEPS)) -> float:
+    return recipe_runs.banner(i, total, name, text)
 
 
 def _done(path: Path, cfg: DemoConfig) -> bool:
@@ -79,6 +89,7 @@ def _stage(cfg: DemoConfig, base: Path, name: str, steps: int, lr, batch, extra=
         "stage1": ("training.stage1_vecb", "stage1_tiny.yaml", "stage1_vecb"),
         "stage2": ("training.stage2_aecb", "stage2_tiny.yaml", "stage2_aecb"),
         "stage3": ("training.stage3_sft", "stage3_tiny.yaml", "stage3_sft"),
+        "stage4": ("training.stage4_grpo", "stage4_tiny.yaml", "stage4_grpo"),
     }[name]
     out_dir = cfg.out / (out_name or default_out)
     argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr, batch)
@@ -106,6 +117,12 @@ def step_stage2(cfg: DemoConfig, base: Path) -> dict:
 def step_stage3(cfg: DemoConfig, base: Path) -> dict:
     bridges = ["--bridges.vecb", str(cfg.out / "stage1_vecb"), "--bridges.aecb", str(cfg.out / "stage2_aecb")]
     return _stage(cfg, base, "stage3", cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size, bridges)
+
+
+def step_stage4(cfg: DemoConfig) -> dict:
+    """GRPO from the stage-3 merged checkpoint (its towers, bridges and processor), on the demo's training clips."""
+    return _stage(cfg, cfg.out / "stage3_sft" / "merged", "stage4", cfg.stage4_steps, None, None,
+                  ["--data.eval", "null"])
 
 
 def step_export(cfg: DemoConfig, base: Path, stage_dir: str = "stage3_sft", name: str = "checkpoint") -> Path:
@@ -198,8 +215,8 @@ def describe_records(cfg: DemoConfig, name: str, model_dir: Path, which: str, re
 
 ROW_NAMES = {"untrained": "XEmoGPT-tiny, untrained", "trained": "XEmoGPT-tiny, demo-trained (stages 1-3)",
              "trained_swapped_video": "control: trained, another clip's video",
-             "trained_swapped_audio": "control: trained, another clip's audio"}
-TABLE_II_ROWS = ("untrained", "trained")
+             "trained_swapped_audio": "control: trained, another clip's audio",
+             "rl": "XEmoGPT-tiny, + stage 4 (GRPO, cue-level rewards)"}
 
 
 def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: dict, timings: dict) -> dict:
@@ -213,7 +230,8 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
     refs = [r["description"] for r in held]
     texts = {name: explanations(rows, held) for name, rows in preds.items()}
     print("  scoring with EmoCue-360 (rules extractor, all-MiniLM-L6-v2) and BLEU/CIDEr ...", flush=True)
-    rows = R.score_rows({ROW_NAMES[n]: texts[n] for n in TABLE_II_ROWS}, refs)
+    table_rows = [n for n in ("untrained", "trained", "rl") if n in texts]
+    rows = R.score_rows({ROW_NAMES[n]: texts[n] for n in table_rows}, refs)
     cue_rows = {ROW_NAMES[n]: cue_accuracy(t, held) for n, t in texts.items()}
     table_md = R.table_markdown(rows)
     cues_md = R.cue_table_markdown(cue_rows)
@@ -225,13 +243,13 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
     example = next((r for r in held if r.get("video") and r.get("modality") == "multimodal"), held[0])
     sheet = R.contact_sheet(example["video"], report / "frames.png") if example.get("video") else None
     i = held.index(example)
-    outputs = {ROW_NAMES[n]: texts[n][i] for n in TABLE_II_ROWS}
+    outputs = {ROW_NAMES[n]: texts[n][i] for n in table_rows}
     from emocue360.rules import extract_cues_rules
 
     R.example_pages(report, sheet or report / "frames.png", example, outputs,
                     {k: extract_cues_rules(v) for k, v in outputs.items()})
     histories = {}
-    for stage in ("stage1_vecb", "stage2_aecb", "stage3_sft"):
+    for stage in ("stage1_vecb", "stage2_aecb", "stage3_sft"):  # stage 4 logs rewards, not a loss to compare
         path = cfg.out / stage / "loss_history.json"
         if path.is_file():
             histories[stage] = json.loads(path.read_text())
@@ -252,29 +270,37 @@ def run_demo(cfg: DemoConfig) -> dict:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     figures: dict[str, dict] = {}
+    n = len(steps_of(cfg))
+    shift = int(cfg.rl)  # stage 4 comes before export, describe and report
 
-    t = banner(1, "data", f"synthetic EmoCue clips ({cfg.n_train} train, {cfg.n_heldout} held-out)")
+    t = banner(1, "data", f"synthetic EmoCue clips ({cfg.n_train} train, {cfg.n_heldout} held-out)", n)
     step_data(cfg)
     timings["data"] = time.perf_counter() - t
-    t = banner(2, "base", "tiny preset (the untrained model)")
+    t = banner(2, "base", "tiny preset (the untrained model)", n)
     base = step_base(cfg)
     timings["base"] = time.perf_counter() - t
-    t = banner(3, "stage 1", f"VECB pre-training, {cfg.stage1_steps} steps")
+    t = banner(3, "stage 1", f"VECB pre-training, {cfg.stage1_steps} steps", n)
     figures["stage1"] = step_stage1(cfg, base)
     timings["stage1"] = time.perf_counter() - t
-    t = banner(4, "stage 2", f"AECB pre-training, {cfg.stage2_steps} steps")
+    t = banner(4, "stage 2", f"AECB pre-training, {cfg.stage2_steps} steps", n)
     figures["stage2"] = step_stage2(cfg, base)
     timings["stage2"] = time.perf_counter() - t
-    t = banner(5, "stage 3", f"instruction tuning (TRL SFTTrainer), {cfg.stage3_steps} steps")
+    t = banner(5, "stage 3", f"instruction tuning (TRL SFTTrainer), {cfg.stage3_steps} steps", n)
     figures["stage3"] = step_stage3(cfg, base)
     timings["stage3"] = time.perf_counter() - t
-    t = banner(6, "export", "remote-code checkpoint")
+    systems = {}
+    if cfg.rl:
+        t = banner(6, "stage 4", f"GRPO with cue-level rewards (TRL GRPOTrainer), {cfg.stage4_steps} steps", n)
+        figures["stage4"] = step_stage4(cfg)
+        timings["stage4"] = time.perf_counter() - t
+        systems["rl"] = cfg.out / "stage4_grpo" / "merged"
+    t = banner(6 + shift, "export", "remote-code checkpoint", n)
     ckpt = step_export(cfg, base)
     timings["export"] = time.perf_counter() - t
-    t = banner(7, "describe", "held-out clips, each model loaded with trust_remote_code in a fresh process")
-    preds = step_describe(cfg, {"untrained": base, "trained": ckpt})
+    t = banner(7 + shift, "describe", "held-out clips, each model loaded with trust_remote_code in a fresh process", n)
+    preds = step_describe(cfg, {"untrained": base, "trained": ckpt, **systems})
     timings["describe"] = time.perf_counter() - t
-    t = banner(8, "report", f"scores and report folder {cfg.out / 'report'}")
+    t = banner(8 + shift, "report", f"scores and report folder {cfg.out / 'report'}", n)
     timings["report"] = 0.0
     timings["total"] = time.perf_counter() - t0
     result = step_report(cfg, preds, figures, timings)

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "data": "data",
     "demo": "demo",
     "ablate": "ablate",
+    "rl-study": "rl_study_cmd",
     "serve": "serve",
 }
 

@@ -51,7 +51,7 @@ def test_ablate_tables_and_resume(tmp_path, capsys):
     log = capsys.readouterr().out
     assert kept.stat().st_mtime_ns == before
     assert (out / "seed1" / "both" / "heldout_eval.json").exists()
-    assert "already trained" in log and "seed 1 stage3 stage3" in log.replace("already trained", "")
+    assert "already trained" in log and "seed 1 stage3 (both)" in log.replace("already trained", "")
 
 
 def test_ablate_rejects_bad_sizes(capsys):

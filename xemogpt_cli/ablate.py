@@ -25,6 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "max_new_tokens"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=d[name], help=f"default {d[name]}")
     p.add_argument("--stage3-lr", type=float, default=None, help="stage-3 learning rate (default: the tiny config's)")
+    p.add_argument("--jobs", type=int, default=d["jobs"],
+                   help=f"stage runs side by side, each one process on one thread (default {d['jobs']})")
     p.add_argument("--no-probe", action="store_true", help="skip Table IV")
     p.add_argument("--force", action="store_true", help="redo every step even when its outputs exist")
     for stage in (1, 2, 3):
@@ -39,7 +41,7 @@ def run(args) -> int:
 
     from .ablation import AblationConfig, run_ablation
 
-    for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "max_new_tokens"):
+    for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "max_new_tokens", "jobs"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.n_heldout < 2:
@@ -48,6 +50,6 @@ def run(args) -> int:
     cfg = AblationConfig(out=args.out, seeds=tuple(args.seeds), variants=tuple(args.variants), n_train=args.n_train,
                          n_heldout=args.n_heldout, stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
                          stage3_steps=args.stage3_steps, stage3_lr=args.stage3_lr, max_new_tokens=args.max_new_tokens,
-                         probe=not args.no_probe, force=args.force, stage_overrides=overrides)
+                         jobs=args.jobs, probe=not args.no_probe, force=args.force, stage_overrides=overrides)
     run_ablation(cfg)
     return 0

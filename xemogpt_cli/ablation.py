@@ -46,13 +46,14 @@ class AblationConfig:
     stage3_lr: float | None = None
     max_new_tokens: int = 160
     describe_batch_size: int = 20
+    jobs: int = 2  # stage runs side by side, one process and one thread each (2 cores: 2)
     probe: bool = True
     force: bool = False
     workers: int | None = None
     stage_overrides: dict = field(default_factory=dict)  # {"stage1": [...argv], "stage3": [...]}: any stage option
 
     def __post_init__(self):
-        self.out = Path(self.out)
+        self.out = Path(self.out).absolute()
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise ValueError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
@@ -60,14 +61,17 @@ class AblationConfig:
             raise ValueError("give at least one seed")
 
 
-def _stage(cfg: AblationConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str], lr=None) -> dict:
+def _run(cfg: AblationConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str], lr=None) -> tuple:
+    """One stage run of the study as ``(label, module, config, argv, out_dir)`` for
+    :func:`~xemogpt_cli.recipe_runs.run_stages_parallel`."""
     module, config = {"stage1": ("training.stage1_vecb", "stage1_tiny.yaml"),
                       "stage2": ("training.stage2_aecb", "stage2_tiny.yaml"),
                       "stage3": ("training.stage3_sft", "stage3_tiny.yaml")}[name]
     base = cfg.out / f"seed{seed}" / "untrained"
     argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr=lr, seed=seed)
     argv += ["--training.save_strategy", "no", *extra, *cfg.stage_overrides.get(name, [])]
-    return recipe_runs.run_stage(f"seed {seed} {name} {out_dir.name}", module, config, argv, out_dir, cfg.force)
+    label = f"seed {seed} {name}" + (f" ({out_dir.parent.name})" if name == "stage3" else "")
+    return label, module, config, argv, out_dir
 
 
 def evaluate_variant(model_dir: Path, records: list[dict], cfg: AblationConfig, encoder) -> dict:
@@ -211,38 +215,50 @@ def run_ablation(cfg: AblationConfig) -> dict:
     held = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
     encoder = load_encoder()
     results, probes = {}, {}
-    recipe_runs.banner(2, 3, "train", f"seeds {list(cfg.seeds)} x variants {list(cfg.variants)}")
-    bar = tqdm(total=len(cfg.seeds) * len(cfg.variants), desc="ablation variants", unit="variant")
+    recipe_runs.banner(2, 3, "train", f"seeds {list(cfg.seeds)} x variants {list(cfg.variants)}, "
+                       f"{cfg.jobs} run(s) at a time")
+    need_vecb = any(VARIANTS[v][0] for v in cfg.variants) or cfg.probe
+    need_aecb = any(VARIANTS[v][1] for v in cfg.variants) or cfg.probe
+    bridges, bridge_runs, variant_runs = {}, [], []
     for seed in cfg.seeds:
         root = cfg.out / f"seed{seed}"
         recipe_runs.save_base(root / "untrained", seed, towers_seed=cfg.seeds[0], force=cfg.force)
-        bridges = {}
-        if any(VARIANTS[v][0] for v in cfg.variants) or cfg.probe:
-            _stage(cfg, seed, "stage1", root / "stage1_vecb", cfg.stage1_steps, [])
-            bridges["vecb"] = root / "stage1_vecb"
-        if any(VARIANTS[v][1] for v in cfg.variants) or cfg.probe:
-            _stage(cfg, seed, "stage2", root / "stage2_aecb", cfg.stage2_steps, [])
-            bridges["aecb"] = root / "stage2_aecb"
+        bridges[seed] = {}
+        for name, stage, steps, wanted in (("vecb", "stage1", cfg.stage1_steps, need_vecb),
+                                           ("aecb", "stage2", cfg.stage2_steps, need_aecb)):
+            if wanted:
+                bridges[seed][name] = root / f"{stage}_{name}"
+                bridge_runs.append(_run(cfg, seed, stage, bridges[seed][name], steps, []))
         for variant in cfg.variants:
             use_vecb, use_aecb = VARIANTS[variant]
-            out_dir = root / variant
-            result_file = out_dir / "heldout_eval.json"
-            if recipe_runs.is_done(result_file, cfg.force):
-                results[(variant, seed)] = json.loads(result_file.read_text())
-                bar.update(1)
-                continue
             extra = ["--model.config_overrides", json.dumps({"use_vecb": use_vecb, "use_aecb": use_aecb}),
                      "--eval.loss_before_after", "false"]
             for name, on in (("vecb", use_vecb), ("aecb", use_aecb)):
-                extra += [f"--bridges.{name}", str(bridges[name]) if on else "null"]
-            _stage(cfg, seed, "stage3", out_dir / "stage3", cfg.stage3_steps, extra, lr=cfg.stage3_lr)
-            result = evaluate_variant(out_dir / "stage3" / "merged", held, cfg, encoder)
+                extra += [f"--bridges.{name}", str(bridges[seed][name]) if on else "null"]
+            variant_runs.append(((variant, seed), _run(cfg, seed, "stage3", root / variant / "stage3",
+                                                       cfg.stage3_steps, extra, lr=cfg.stage3_lr)))
+    # the first seed's bridges fill the shared feature cache (the towers are the first seed's for every seed), so the
+    # others read it instead of extracting the same features side by side
+    first = [r for r in bridge_runs if f"seed {cfg.seeds[0]} " in r[0]]
+    recipe_runs.run_stages_parallel(first, cfg.jobs, cfg.force)
+    recipe_runs.run_stages_parallel([r for r in bridge_runs if r not in first], cfg.jobs, cfg.force)
+    todo = [(key, run) for key, run in variant_runs
+            if not recipe_runs.is_done(run[4].parent / "heldout_eval.json", cfg.force)]
+    recipe_runs.run_stages_parallel([run for _, run in todo], cfg.jobs, cfg.force)
+    bar = tqdm(total=len(variant_runs), desc="held-out evaluation", unit="variant")
+    for (variant, seed), run in variant_runs:
+        result_file = run[4].parent / "heldout_eval.json"
+        if recipe_runs.is_done(result_file, cfg.force):
+            results[(variant, seed)] = json.loads(result_file.read_text())
+        else:
+            result = evaluate_variant(run[4] / "merged", held, cfg, encoder)
             write_json(result_file, result)
             results[(variant, seed)] = result
             bar.set_postfix(seed=seed, variant=variant, f1_vis=f"{result['visual_f1']:.2f}")
-            bar.update(1)
-        if cfg.probe:
-            probes[seed] = seed_probe(cfg, seed, bridges)
+        bar.update(1)
+    if cfg.probe:
+        for seed in cfg.seeds:
+            probes[seed] = seed_probe(cfg, seed, bridges[seed])
     bar.close()
     recipe_runs.banner(3, 3, "tables", f"mean ± std over seeds -> {cfg.out}")
     tables = aggregate(results, probes)

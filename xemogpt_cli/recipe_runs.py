@@ -117,16 +117,62 @@ def stage_argv(base: Path, data: Path, cache: Path, out_dir: Path, steps: int, l
     ]
 
 
-def run_stage(label: str, module: str, config: str, argv: list[str], out_dir: Path, force: bool = False) -> dict:
-    """``module.main(["--config", CONFIGS/config, *argv])`` unless ``out_dir`` holds a finished run of it."""
-    marker = out_dir / "RUN_DONE"
-    if is_done(marker, force) and (out_dir / "metrics.json").is_file():
+def _finished(label: str, out_dir: Path, force: bool) -> dict | None:
+    """The figures of a finished run in ``out_dir`` (None: run it; with ``force`` its folder is cleared first)."""
+    if is_done(out_dir / "RUN_DONE", force) and (out_dir / "metrics.json").is_file():
         print(f"  {label} already trained in {out_dir} (skipped)")
         return json.loads((out_dir / "metrics.json").read_text())
     if force and out_dir.exists():
         shutil.rmtree(out_dir)
+    return None
+
+
+def run_stage(label: str, module: str, config: str, argv: list[str], out_dir: Path, force: bool = False) -> dict:
+    """``module.main(["--config", CONFIGS/config, *argv])`` unless ``out_dir`` holds a finished run of it."""
+    done = _finished(label, out_dir, force)
+    if done is not None:
+        return done
+    marker = out_dir / "RUN_DONE"
     argv = ["--config", str(CONFIGS / config), *argv]
     print(f"  python -m {module} " + " ".join(argv), flush=True)
     figures = importlib.import_module(module).main(argv)
     marker.write_text("ok\n")
     return figures if isinstance(figures, dict) else json.loads((out_dir / "metrics.json").read_text())
+
+
+def run_stages_parallel(runs: list[tuple], jobs: int, force: bool = False) -> list[dict]:
+    """Several stage runs ``(label, module, config, argv, out_dir)`` side by side, at most ``jobs`` at once, each in
+    its own ``python -m module`` process with one compute thread (the tiny stages are fastest on one thread, so two
+    runs use two cores); each run's output goes to ``out_dir/train.log``. Finished runs are skipped. Returns each
+    run's figures, in order; a failed run stops with a line naming its log."""
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)  # this checkout's packages
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+
+    def one(run: tuple) -> dict:
+        label, module, config, argv, out_dir = run
+        done = _finished(label, out_dir, force)
+        if done is not None:
+            return done
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log = out_dir / "train.log"
+        t = time.perf_counter()
+        print(f"  {label}: python -m {module} (log: {log})", flush=True)
+        with open(log, "w") as fh:
+            code = subprocess.call([sys.executable, "-m", module, "--config", str(CONFIGS / config), *argv,
+                                    "--runtime.torch_threads", "1", "--training.disable_tqdm", "true"],
+                                   stdout=fh, stderr=subprocess.STDOUT, env=env)
+        if code != 0:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            raise RuntimeError(f"{label} failed (exit {code}); see {log}: {tail[0]}")
+        (out_dir / "RUN_DONE").write_text("ok\n")
+        print(f"  {label}: finished in {time.perf_counter() - t:.0f} s", flush=True)
+        return json.loads((out_dir / "metrics.json").read_text())
+
+    with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+        return list(pool.map(one, runs))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import recipe_runs
@@ -33,41 +33,25 @@ AUDIO_FACTORS = ("pitch", "intonation", "loudness", "rhythm")
 
 
 @dataclass
-class AblationConfig:
+class AblationConfig(recipe_runs.SeedStudyConfig):
+    """Sizes, steps, seeds and the rest: :class:`~xemogpt_cli.recipe_runs.SeedStudyConfig`
+    (``stage_overrides``: {"stage1": [...argv], "stage3": [...]}, any stage option)."""
+
     out: Path = Path("ablation_output")
-    seeds: tuple = (0, 1, 2)
     variants: tuple = tuple(VARIANTS)
-    n_train: int = 480
-    n_heldout: int = 40
-    data_seed: int = 0
-    stage1_steps: int = 150
-    stage2_steps: int = 100
-    stage3_steps: int = 500
     stage3_lr: float | None = None
-    max_new_tokens: int = 160
-    describe_batch_size: int = 20
     probe: bool = True
-    force: bool = False
-    workers: int | None = None
-    stage_overrides: dict = field(default_factory=dict)  # {"stage1": [...argv], "stage3": [...]}: any stage option
 
     def __post_init__(self):
         self.out = Path(self.out)
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise ValueError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
-        if len(self.seeds) < 1:
-            raise ValueError("give at least one seed")
+        super().__post_init__()
 
 
 def _stage(cfg: AblationConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str], lr=None) -> dict:
-    module, config = {"stage1": ("training.stage1_vecb", "stage1_tiny.yaml"),
-                      "stage2": ("training.stage2_aecb", "stage2_tiny.yaml"),
-                      "stage3": ("training.stage3_sft", "stage3_tiny.yaml")}[name]
-    base = cfg.out / f"seed{seed}" / "untrained"
-    argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr=lr, seed=seed)
-    argv += ["--training.save_strategy", "no", *extra, *cfg.stage_overrides.get(name, [])]
-    return recipe_runs.run_stage(f"seed {seed} {name} {out_dir.name}", module, config, argv, out_dir, cfg.force)
+    return recipe_runs.study_stage(cfg, seed, name, out_dir, steps, extra, f"seed {seed} {name} {out_dir.name}", lr=lr)
 
 
 def evaluate_variant(model_dir: Path, records: list[dict], cfg: AblationConfig, encoder) -> dict:

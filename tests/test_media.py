@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from processing_xemogpt import media
-from processing_xemogpt.media import MediaError, load_audio, load_video_frames, sample_frame_indices
+from processing_xemogpt.audio import load_audio
+from processing_xemogpt.media import MediaError, load_video_frames, sample_frame_indices
 
 from conftest import NUM_FRAMES_IN_CLIP, SINE_HZ, SR, chirp, frame_index_of, make_indexed_frames
 

@@ -1,5 +1,6 @@
 """XEmoGPT processor package (remote code: copied flat into checkpoints; relative imports only)."""
 
+from .audio import load_audio
 from .components import is_local_path
 from .conversation import (
     ANSWER_FORMATS,
@@ -9,7 +10,7 @@ from .conversation import (
     build_messages,
     instruction_for,
 )
-from .media import MediaError, load_audio, load_video_frames
+from .media import MediaError, load_video_frames
 from .processing_xemogpt import (
     PAPER_COMPONENTS,
     XEmoGPTProcessor,

@@ -24,6 +24,7 @@ import numpy as np
 from transformers import AutoTokenizer, Wav2Vec2FeatureExtractor
 from transformers.processing_utils import ProcessingKwargs, ProcessorMixin
 
+from .audio import load_audio, resample_audio
 from .components import hubert_feature_extractor, load_component, saved_settings
 from .conversation import (
     AUDIO_TOKEN,
@@ -36,7 +37,7 @@ from .conversation import (
     normalize_conversations,
     split_conversation,
 )
-from .media import MediaError, load_audio, resample_audio
+from .media import MediaError
 from .tokenization_tiny import build_tiny_tokenizer
 from .video_processing_xemogpt import XEmoGPTVideoProcessor
 

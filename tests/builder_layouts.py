@@ -33,6 +33,20 @@ def touch_clips(folder: Path, *names: str) -> Path:
     return folder
 
 
+def _text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")  # minimal quoting, LF, no BOM: as the released files
+        w.writerows([header, *rows])
+    return path
+
+
 def _xlsx(path: Path, rows: list[list]) -> Path:
     import openpyxl
 
@@ -72,15 +86,12 @@ def mafw_descriptive_text_xlsx(path: Path) -> Path:
 
 def mafw_no_caption_split(path: Path) -> Path:
     """``Train & Test Set/single/no_caption/set_1/train.txt``: ``clip.mp4 label`` lines, UTF-8."""
-    path.write_text("07317.mp4 anger\n00412.mp4 happiness\n08841.mp4 neutral\n02200.mp4 helplessness\n",
-                    encoding="utf-8")
-    return path
+    return _text(path, "07317.mp4 anger\n00412.mp4 happiness\n08841.mp4 neutral\n02200.mp4 helplessness\n")
 
 
 def mafw_compound_no_caption_split(path: Path) -> Path:
     """``Train & Test Set/compound/no_caption/set_1/test.txt``: compound labels joined with ``_``."""
-    path.write_text("09105.mp4 fear_surprise\n07000.mp4 anger_disgust\n08841.mp4 neutral\n", encoding="utf-8")
-    return path
+    return _text(path, "09105.mp4 fear_surprise\n07000.mp4 anger_disgust\n08841.mp4 neutral\n")
 
 
 def mafw_with_caption_split(path: Path, encoding: str = "gbk") -> Path:
@@ -97,22 +108,19 @@ def mafw_with_caption_split(path: Path, encoding: str = "gbk") -> Path:
 
 def mafw_dferclip_list(path: Path) -> Path:
     """DFER-CLIP ``annotation/MAFW_set_1_train.txt``: ``path frames label``, 0-based in DFER-CLIP's class order."""
-    path.write_text("/data/MAFW/data/faces/07317 131 3\n/data/MAFW/data/faces/00412 88 0\n"
-                    "/data/MAFW/data/faces/08841 40 2\n/data/MAFW/data/faces/02200 64 9\n", encoding="utf-8")
-    return path
+    return _text(path, "/data/MAFW/data/faces/07317 131 3\n/data/MAFW/data/faces/00412 88 0\n"
+                       "/data/MAFW/data/faces/08841 40 2\n/data/MAFW/data/faces/02200 64 9\n")
 
 
 def dfew_split_csv(path: Path) -> Path:
     """DFEW ``EmoLabel_DataSplit/train(single-labeled)/set_1.csv``: ``video_name,label`` (1-7; 0 = no single label)."""
-    path.write_text("video_name,label\n1,1\n2,7\n2522,6\n3,0\n", encoding="utf-8")
-    return path
+    return _text(path, "video_name,label\n1,1\n2,7\n2522,6\n3,0\n")
 
 
 def dfew_dferclip_list(path: Path) -> Path:
     """DFER-CLIP ``annotation/DFEW_set_1_train.txt``: ``path frames label``, label = DFEW's number minus one."""
-    path.write_text("/data/DFEW/DFEW_Frame_Face/00001 30 0\n/data/DFEW/DFEW_Frame_Face/00002 48 6\n"
-                    "/data/DFEW/DFEW_Frame_Face/02522 66 5\n", encoding="utf-8")
-    return path
+    return _text(path, "/data/DFEW/DFEW_Frame_Face/00001 30 0\n/data/DFEW/DFEW_Frame_Face/00002 48 6\n"
+                       "/data/DFEW/DFEW_Frame_Face/02522 66 5\n")
 
 
 def speechcraft_pipeline_json(path: Path) -> Path:
@@ -129,8 +137,7 @@ def speechcraft_pipeline_json(path: Path) -> Path:
             "text_style_target": "The speaker speaks in high pitch, high volume and slow speed.",
         },
     }
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=4), encoding="utf-8")
-    return path
+    return _text(path, json.dumps(data, ensure_ascii=False, indent=4))
 
 
 EMER_V2_FORMS = {
@@ -156,14 +163,9 @@ EMER_V2_FORMS = {
 
 def emer_v2_csv(path: Path) -> Path:
     """EMER-V2 ``final-EMER-reason.csv``: ``name,chinese,english``, quoted cells with doubled quotes, UTF-8."""
-    import csv
-
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")  # minimal quoting, LF, no BOM: as the released files
-        w.writerow(["name", "chinese", "english"])
-        for name, (english, _) in EMER_V2_FORMS.items():
-            w.writerow([name, "在视频中，他看着前方。；在文本中，字幕内容：“好的。”", english])
-    return path
+    return _csv(path, ["name", "chinese", "english"],
+                [[name, "在视频中，他看着前方。；在文本中，字幕内容：“好的。”", english]
+                 for name, (english, _) in EMER_V2_FORMS.items()])
 
 
 EMER_V1_EN = ("In the video, he slams his hand on the table and his brows draw together. His voice is loud and "
@@ -173,13 +175,6 @@ EMER_V1_ZH = "在视频中，他拍着桌子，眉头紧皱。他的声音很大
 
 def emer_v1_csv(path: Path, chinese: bool = False) -> Path:
     """EMER-V1 ``gt-eng.csv`` / ``gt-chi.csv``: ``names,emotions,subtitles,reasons``."""
-    import csv
-
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")  # minimal quoting, LF, no BOM: as the released files
-        w.writerow(["names", "emotions", "subtitles", "reasons"])
-        if chinese:
-            w.writerow(["sample_00000648", "生气", "别再跟我提这件事。", EMER_V1_ZH])
-        else:
-            w.writerow(["sample_00000648", "angry", "Don't bring this up again.", EMER_V1_EN])
-    return path
+    row = (["sample_00000648", "生气", "别再跟我提这件事。", EMER_V1_ZH] if chinese
+           else ["sample_00000648", "angry", "Don't bring this up again.", EMER_V1_EN])
+    return _csv(path, ["names", "emotions", "subtitles", "reasons"], [row])

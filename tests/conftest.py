@@ -17,7 +17,8 @@ Fixtures (all session-scoped paths, cheap: ~0.3 s in total):
 * ``frame_index_of``  function: decoded RGB frame -> the index encoded by ``make_indexed_frames``.
 
 ``tiny_media(path)`` writes a small real clip (or wav, by suffix) where a test needs media files to exist and decode;
-``cut_file(src, dst, fraction)`` copies the first part of a file (a clip cut short).
+``cut_file(src, dst, fraction)`` copies the first part of a file (a clip cut short); ``synthetic_split(folder, n,
+n_train, ...)`` generates synthetic EmoCue clips split into ``train.jsonl`` / ``test.jsonl``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,20 @@ def cut_file(src: Path, dst: Path, fraction: float) -> Path:
     data = Path(src).read_bytes()
     Path(dst).write_bytes(data[: int(len(data) * fraction)])
     return Path(dst)
+
+
+def synthetic_split(folder: Path, n: int, n_train: int, **kwargs) -> list[dict]:
+    """``n`` synthetic EmoCue clips in ``folder`` (``make_synthetic(folder, n, **kwargs)``), their records written
+    again as ``train.jsonl`` (the first ``n_train``) and ``test.jsonl`` (the rest); returns all the records."""
+    import json
+
+    from training.data.synthetic import make_synthetic
+
+    make_synthetic(folder, n, **kwargs)
+    records = [json.loads(line) for line in open(folder / "emocue.jsonl")]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:n_train]))
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[n_train:]))
+    return records
 
 
 def chirp(seconds: float = 60.0, sr: int = SR) -> np.ndarray:

@@ -119,11 +119,17 @@ def test_emer_v1_and_missing_media(tmp_path):
     assert "1 skipped for missing media (e.g. sample_2)" in res.summary()
 
 
-def test_emer_wrong_columns(tmp_path):
-    p = tmp_path / "x.csv"
-    p.write_text("foo,bar\n1,2\n", encoding="utf-8")
-    with pytest.raises(FormatError, match="not an EMER file"):
-        build("emer", csv=p, media_dir=tmp_path)
+@pytest.mark.parametrize("fmt, name, text, match", [
+    ("emer", "x.csv", "foo,bar\n1,2\n", "not an EMER file"),
+    ("dfew", "bad.csv", "video_name,label\n5,9\n", "label 9, expected 1-7"),
+    ("mafw", "bad.txt", "00025.mp4 joyful\n", "unknown MAFW label 'joyful'"),
+], ids=["emer_wrong_columns", "dfew_label_out_of_range", "mafw_unknown_label"])
+def test_bad_label_file(tmp_path, fmt, name, text, match):
+    """A labels file with the wrong columns or a label outside the format's set: a FormatError saying so."""
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(FormatError, match=match):
+        build(fmt, csv=p, media_dir=tmp_path)
 
 
 def test_mer_caption_reason_openset_subtitles(tmp_path):
@@ -168,10 +174,6 @@ def test_dfew(tmp_path):
     assert res.records[0]["description"] == "The emotion expressed in this video is happy."
     assert DFEW_LABELS[4] == "angry"
     validate_records(res.records)
-    bad = tmp_path / "bad.csv"
-    bad.write_text("video_name,label\n5,9\n", encoding="utf-8")
-    with pytest.raises(FormatError, match="label 9, expected 1-7"):
-        build("dfew", csv=bad, media_dir=tmp_path)
 
 
 def test_mafw_txt_and_csv_captions(tmp_path):
@@ -191,10 +193,6 @@ def test_mafw_txt_and_csv_captions(tmp_path):
     tab.write_text("00026\tA man looks around nervously.\n", encoding="utf-8")
     r2 = build("mafw", csv=labels, captions=tab, media_dir=tmp_path / "clips", modality="multimodal").records
     assert r2[1]["description"] == "A man looks around nervously." and r2[1]["modality"] == "multimodal"
-    bad = tmp_path / "bad.txt"
-    bad.write_text("00025.mp4 joyful\n", encoding="utf-8")
-    with pytest.raises(FormatError, match="unknown MAFW label 'joyful'"):
-        build("mafw", csv=bad, media_dir=tmp_path / "clips")
 
 
 def test_speechcraft_pipeline_json_and_jsonl(tmp_path):

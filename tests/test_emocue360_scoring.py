@@ -1,6 +1,5 @@
 """EmoCue-360 scoring (eq. 10-11) against hand-computed values, the real MiniLM encoder, BLEU/CIDEr and the report."""
 
-import math
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from processing_xemogpt import media
-from processing_xemogpt.media import MediaError, load_audio, load_video_frames, sample_frame_indices
+from processing_xemogpt.audio import load_audio
+from processing_xemogpt.media import MediaError, load_video_frames, sample_frame_indices
 
 from conftest import NUM_FRAMES_IN_CLIP, SINE_HZ, SR, chirp, frame_index_of, make_indexed_frames
 
@@ -237,22 +238,15 @@ def test_not_a_media_file(not_media_file):
         _check(err.value, "not_media.mp4", "not a readable media file")
 
 
-def test_no_video_stream(wav_file):
+@pytest.mark.parametrize("fixture, load, name, words", [
+    ("wav_file", load_video_frames, "tone.wav", "no video stream"),
+    ("mp4_no_audio", load_audio, "no_audio.mp4", "no audio stream"),
+    ("zero_length_wav", load_audio, "empty.wav", "zero-length"),
+], ids=["no_video_stream", "no_audio_stream", "zero_length_audio"])
+def test_stream_missing_or_empty(request, fixture, load, name, words):
     with pytest.raises(MediaError) as err:
-        load_video_frames(wav_file)
-    _check(err.value, "tone.wav", "no video stream")
-
-
-def test_no_audio_stream(mp4_no_audio):
-    with pytest.raises(MediaError) as err:
-        load_audio(mp4_no_audio)
-    _check(err.value, "no_audio.mp4", "no audio stream")
-
-
-def test_zero_length_audio(zero_length_wav):
-    with pytest.raises(MediaError) as err:
-        load_audio(zero_length_wav)
-    _check(err.value, "empty.wav", "zero-length")
+        load(request.getfixturevalue(fixture))
+    _check(err.value, name, words)
 
 
 def test_directory_and_empty_file(media_dir, tmp_path):

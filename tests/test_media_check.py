@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.data.media_check import (REPORT_LINES, BadMedia, BadMediaError, MediaChecker, MediaGuard,
+from training.data.media_check import (REPORT_LINES, BadMedia, BadMediaError, MediaGuard,
                                        SkippedMediaLog, check_records, media_uses, probe_media, without_bad)
 from training.data.media_writer import write_audio, write_mp4
 
@@ -71,7 +71,7 @@ def test_probe_of_each_kind_of_file(bad_files):
 
 def test_the_loaders_agree_that_the_bad_files_are_bad(bad_files):
     """What the probe rejects really fails (or silently loses data) when the clip is loaded for training."""
-    from processing_xemogpt.media import MediaError, load_audio, load_video_frames
+    from processing_xemogpt import MediaError, load_audio, load_video_frames
 
     for name in ("text", "empty", "missing", "cut_index_at_end"):
         with pytest.raises(MediaError):

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import synthetic_split
+
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "training" / "configs"
 pytestmark = pytest.mark.timeout(900)
@@ -18,14 +20,8 @@ pytestmark = pytest.mark.timeout(900)
 # ------------------------------------------------------------------------------------------------------ rewards
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
-    from training.data.synthetic import make_synthetic
-
     d = tmp_path_factory.mktemp("syn4")
-    make_synthetic(d, 28, seed=7, modality_mix=(0.5, 0.25, 0.25), workers=1)
-    rows = [json.loads(line) for line in open(d / "emocue.jsonl")]
-    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:24]))
-    (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[24:]))
-    return d, rows
+    return d, synthetic_split(d, 28, 24, seed=7, modality_mix=(0.5, 0.25, 0.25), workers=1)
 
 
 def _columns(rows):

@@ -151,7 +151,7 @@ def test_media_decode_and_cues_recoverable(generated):
 
 @pytest.mark.skipif(not HAS_PROJECT_MEDIA, reason="processing_xemogpt/media.py not present yet")
 def test_project_media_loaders_decode_and_recover(generated):
-    from processing_xemogpt.media import load_audio, load_video_frames
+    from processing_xemogpt import load_audio, load_video_frames
 
     _, ds = generated
     for r in ds.select(range(8)):

@@ -3,10 +3,11 @@ video→caption (resp. audio→caption) retrieval is above chance, and the linea
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+
+from conftest import synthetic_split
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "training" / "configs"
@@ -14,13 +15,8 @@ CFG = ROOT / "training" / "configs"
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from training.data.synthetic import make_synthetic
-
     d = tmp_path_factory.mktemp("learn")
-    make_synthetic(d, 160, seed=11, modality_mix=(1.0, 0.0, 0.0))  # every clip has video and audio
-    records = [json.loads(line) for line in open(d / "emocue.jsonl")]
-    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:128]))
-    (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[128:]))
+    synthetic_split(d, 160, 128, seed=11, modality_mix=(1.0, 0.0, 0.0))  # every clip has video and audio
     return d
 
 

@@ -16,6 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import synthetic_split
+
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "training" / "configs"
 
@@ -23,13 +25,8 @@ CFG = ROOT / "training" / "configs"
 @pytest.fixture(scope="module")
 def syn(tmp_path_factory):
     """40 synthetic clips (multimodal / visual / audio), 30 for training and 10 held out."""
-    from training.data.synthetic import make_synthetic
-
     d = tmp_path_factory.mktemp("syn")
-    make_synthetic(d, 40, seed=3, modality_mix=(0.6, 0.2, 0.2), workers=1)
-    records = [json.loads(line) for line in open(d / "emocue.jsonl")]
-    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:30]))
-    (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[30:]))
+    synthetic_split(d, 40, 30, seed=3, modality_mix=(0.6, 0.2, 0.2), workers=1)
     return d
 
 
@@ -39,24 +36,27 @@ def _common(syn, out, *extra, cache=True):
             "--output_dir", str(out), "--disable_tqdm", "true", *extra]
 
 
+def _bridge_stage(syn, module, stage: int, steps: int, save_steps: int):
+    """Run bridge stage ``stage`` (``module``: stage1_vecb / stage2_aecb) on ``syn``: (output folder, figures)."""
+    out = syn / f"stage{stage}"
+    figures = module.main(["--config", str(CFG / f"stage{stage}_tiny.yaml"), *_common(syn, out), "--max_steps",
+                           str(steps), "--save_steps", str(save_steps), "--logging_steps", "1",
+                           "--per_device_train_batch_size", "8"])
+    return out, figures
+
+
 @pytest.fixture(scope="module")
 def stage1(syn):
-    from training.stage1_vecb import main
+    from training import stage1_vecb
 
-    out = syn / "stage1"
-    figures = main(["--config", str(CFG / "stage1_tiny.yaml"), *_common(syn, out), "--max_steps", "12",
-                    "--save_steps", "4", "--logging_steps", "1", "--per_device_train_batch_size", "8"])
-    return out, figures
+    return _bridge_stage(syn, stage1_vecb, 1, steps=12, save_steps=4)
 
 
 @pytest.fixture(scope="module")
 def stage2(syn):
-    from training.stage2_aecb import main
+    from training import stage2_aecb
 
-    out = syn / "stage2"
-    figures = main(["--config", str(CFG / "stage2_tiny.yaml"), *_common(syn, out), "--max_steps", "6",
-                    "--save_steps", "3", "--logging_steps", "1", "--per_device_train_batch_size", "8"])
-    return out, figures
+    return _bridge_stage(syn, stage2_aecb, 2, steps=6, save_steps=3)
 
 
 def _check_stage_outputs(out: Path, figures: dict, steps: int, prefix: str):

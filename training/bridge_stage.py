@@ -12,19 +12,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from .bad_media import StageMedia
-from .config_utils import ConfigError
+from .config_utils import ConfigError, section
+from .data.media_check import MediaGuard
 from .data.sample import caption_text
 from .feature_cache import CachedDataset, FeatureCache, content_keys
 from .frozen_encoders import FrozenMediaEncoders
+from .model_loading import model_section
 from .resume import prepare_output_dir
 from .runtime import (
     apply_runtime,
+    debug_section,
     load_stage_records,
     make_callbacks,
     print_figures,
     print_main,
     rank_info,
+    runtime_section,
     training_arguments,
     weights_hash,
     write_run_summary,
@@ -42,9 +48,59 @@ class BridgeStage:
     media_path: Callable  # record -> the file whose frozen features are cached (None: the record has no such medium)
     media_phrase: str  # "a video" | "audio", for the error when a dataset has none
     feature_desc: str  # progress-bar label of the feature extraction
-    on_the_fly_dataset: Callable  # (paths, tcache, tkeys, record ids) -> Dataset, for cache.enabled: false
-    make_collator: Callable  # (encoders | None, MediaGuard | None) -> collate function
+    pack_features: Callable  # per-clip feature tensors -> the model's feature inputs (stacked, or padded + mask)
     feed_all_media: bool  # media_path's rule (training.data.sample.audio_source): visual records' audio counts or not
+
+
+def bridge_stage_defaults(name: str, text_encoder: str, **training) -> dict:
+    """The config schema of a bridge stage: ``text_encoder`` embeds the captions, ``training`` overrides
+    :func:`bridge_training_defaults` (whose output folder is ``outputs/<name>``)."""
+    return dict(
+        model=model_section(),
+        encoders=section(text=text_encoder, device=None),
+        data=section(train=None, eval=None, caption="short_caption", max_train_samples=None, max_eval_samples=None,
+                     on_bad_media="error"),
+        cache=section(dir=".cache/xemogpt-features", enabled=True, batch_size=32, num_workers=0, dtype="float32",
+                      preload=True),
+        training=bridge_training_defaults(f"outputs/{name}", **training),
+        runtime=runtime_section(),
+        debug=debug_section(),
+        overwrite=False,
+    )
+
+
+class OnTheFlyDataset(torch.utils.data.Dataset):
+    """``cache.enabled: false``: decode and encode every clip at every step (the naive way; for the benchmark)."""
+
+    def __init__(self, paths, tcache, tkeys, ids):
+        self.paths, self.tcache, self.tkeys, self.ids = paths, tcache, tkeys, ids
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return {"media_path": self.paths[i], "record_id": self.ids[i],
+                "text_embeds": self.tcache.get(self.tkeys[i])["embedding"].float()}
+
+
+def make_bridge_collator(stage: BridgeStage, encoders: FrozenMediaEncoders | None = None,
+                         guard: MediaGuard | None = None):
+    """The collate function of a bridge stage's rows: cached features (:class:`CachedDataset`) or, with ``encoders``,
+    the clips of :class:`OnTheFlyDataset` rows decoded and encoded here."""
+
+    def collate(rows):
+        if stage.feature_field in rows[0]:
+            feats = [r[stage.feature_field] for r in rows]
+        else:  # on the fly; a clip that fails to decode: one line naming its record, or dropped (data.on_bad_media)
+            load = getattr(encoders, f"load_{stage.medium}")
+            loaded = (guard or MediaGuard()).load(rows, lambda r: (r["record_id"], [(stage.medium, r["media_path"])]),
+                                                  lambda kind, path: load(path))
+            rows = [r for r, _ in loaded]
+            encode = getattr(encoders, f"{stage.medium}_features")
+            feats = [f["features"] for f in encode([m[stage.medium] for _, m in loaded])]
+        return {**stage.pack_features(feats), "text_embeds": torch.stack([r["text_embeds"] for r in rows])}
+
+    return collate
 
 
 def bridge_records(stage: BridgeStage, path, what: str, limit=None, caption_spec: str = "short_caption",
@@ -183,11 +239,11 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
             {stage.feature_field: (mcache, mkeys, "features"), "text_embeds": (tcache, tkeys, "embedding")},
             preload=bool(cfg.cache.preload),
         )
-        collator = stage.make_collator()
+        collator = make_bridge_collator(stage)
     else:
-        train_ds = stage.on_the_fly_dataset([stage.media_path(r) for r in train_records], tcache, tkeys,
-                                            [r["id"] for r in train_records])
-        collator = stage.make_collator(encoders, media.guard())
+        train_ds = OnTheFlyDataset([stage.media_path(r) for r in train_records], tcache, tkeys,
+                                   [r["id"] for r in train_records])
+        collator = make_bridge_collator(stage, encoders, media.guard())
 
     args = training_arguments(TrainingArguments, cfg.training)
     set_seed(args.seed)
@@ -214,7 +270,7 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
         if state.is_main_process:
             eval_ds = CachedDataset({stage.feature_field: (ev_mcache, ev_mkeys, "features"),
                                      "text_embeds": (ev_tcache, ev_tkeys, "embedding")}, preload=True)
-            media, text = embed_pairs(unwrapped, eval_ds, stage.make_collator(), f"{stage.medium}_embeds",
+            media, text = embed_pairs(unwrapped, eval_ds, make_bridge_collator(stage), f"{stage.medium}_embeds",
                                       device=unwrapped.device)
             ret = retrieval_metrics(media, text, eval_captions)
             figures.update({f"heldout_{stage.medium}_to_text_{k}": v for k, v in ret.items()})

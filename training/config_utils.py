@@ -68,16 +68,9 @@ def dataclass_defaults(cls) -> dict[str, Any]:
     return out
 
 
-def _valid_keys(schema: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for k, v in schema.items():
-        if k in ("__section__", "__leaf__"):
-            continue
-        if isinstance(v, dict) and _is_section(v):
-            keys.extend(_valid_keys(v, f"{prefix}{k}."))
-        else:
-            keys.append(f"{prefix}{k}")
-    return keys
+def _valid_keys(schema: dict) -> list[str]:
+    """The dotted keys of ``schema``'s leaves (``training.learning_rate``), in schema order."""
+    return list(_flatten_schema(schema))
 
 
 def _is_section(value: dict) -> bool:

@@ -26,59 +26,21 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 import torch
 
-from .bridge_stage import bridge_training_defaults
-from .config_utils import load_config, section
-from .data.media_check import MediaGuard
-from .frozen_encoders import FrozenMediaEncoders
-from .model_loading import model_section
-from .runtime import debug_section, runtime_section, stage_entry_point
+from .bridge_stage import bridge_stage_defaults
+from .config_utils import load_config
+from .runtime import stage_entry_point
 
 STAGE = "stage1_vecb"
 
 
 def defaults() -> dict:
-    return dict(
-        model=model_section(),
-        encoders=section(text="clip:openai/clip-vit-large-patch14", device=None),
-        data=section(train=None, eval=None, caption="short_caption", max_train_samples=None, max_eval_samples=None,
-                     on_bad_media="error"),
-        cache=section(dir=".cache/xemogpt-features", enabled=True, batch_size=32, num_workers=0, dtype="float32",
-                      preload=True),
-        training=bridge_training_defaults("outputs/stage1_vecb", per_device_train_batch_size=512, learning_rate=3e-4,
-                                          num_train_epochs=30, bf16=True),
-        runtime=runtime_section(),
-        debug=debug_section(),
-        overwrite=False,
-    )
+    return bridge_stage_defaults(STAGE, "clip:openai/clip-vit-large-patch14", per_device_train_batch_size=512,
+                                 learning_rate=3e-4, num_train_epochs=30, bf16=True)
 
 
-# ----------------------------------------------------------------------------------------------------------- data
-class OnTheFlyVideoDataset(torch.utils.data.Dataset):
-    """``cache.enabled: false``: decode and encode every clip at every step (the naive way; for the benchmark)."""
-
-    def __init__(self, paths, tcache, tkeys, ids):
-        self.paths, self.tcache, self.tkeys, self.ids = paths, tcache, tkeys, ids
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        return {"video_path": self.paths[i], "record_id": self.ids[i],
-                "text_embeds": self.tcache.get(self.tkeys[i])["embedding"].float()}
-
-
-def make_collator(encoders: FrozenMediaEncoders | None = None, guard: MediaGuard | None = None):
-    def collate(rows):
-        if "frame_features" in rows[0]:
-            frames = torch.stack([r["frame_features"] for r in rows])
-        else:  # on the fly; a clip that fails to decode: one line naming its record, or dropped (data.on_bad_media)
-            loaded = (guard or MediaGuard()).load(rows, lambda r: (r["record_id"], [("video", r["video_path"])]),
-                                                  lambda kind, path: encoders.load_video(path))
-            rows = [r for r, _ in loaded]
-            frames = torch.stack([f["features"] for f in encoders.video_features([m["video"] for _, m in loaded])])
-        return {"text_embeds": torch.stack([r["text_embeds"] for r in rows]), "frame_features": frames}
-
-    return collate
+def pack_frames(features: list[torch.Tensor]) -> dict:
+    """Per-clip ``[T, Dv]`` frame features -> the VECB's ``frame_features`` ``[B, T, Dv]``."""
+    return {"frame_features": torch.stack(features)}
 
 
 # ----------------------------------------------------------------------------------------------------------- main
@@ -95,8 +57,7 @@ def run(cfg) -> dict:
     return run_bridge_stage(cfg, BridgeStage(
         name=STAGE, medium="video", feature_field="frame_features", text_dim_attr="vecb_text_embed_dim",
         model_class=VECBForPretraining, media_path=lambda r: r.get("video"), media_phrase="a video",
-        feature_desc="CLIP frame features", on_the_fly_dataset=OnTheFlyVideoDataset, make_collator=make_collator,
-        feed_all_media=True,
+        feature_desc="CLIP frame features", pack_features=pack_frames, feed_all_media=True,
     ))
 
 

@@ -23,50 +23,22 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 import torch
 
-from .bridge_stage import bridge_training_defaults
-from .config_utils import load_config, section
-from .data.media_check import MediaGuard
+from .bridge_stage import bridge_stage_defaults
+from .config_utils import load_config
 from .data.sample import audio_source
-from .frozen_encoders import FrozenMediaEncoders
-from .model_loading import model_section
-from .runtime import debug_section, runtime_section, stage_entry_point
+from .runtime import stage_entry_point
 
 STAGE = "stage2_aecb"
 
 
 def defaults() -> dict:
-    return dict(
-        model=model_section(),
-        encoders=section(text="sentence-transformers:sentence-transformers/LaBSE", device=None),
-        data=section(train=None, eval=None, caption="short_caption", max_train_samples=None, max_eval_samples=None,
-                     on_bad_media="error"),
-        cache=section(dir=".cache/xemogpt-features", enabled=True, batch_size=32, num_workers=0, dtype="float32",
-                      preload=True),
-        training=bridge_training_defaults("outputs/stage2_aecb", per_device_train_batch_size=448, learning_rate=3e-4,
-                                          num_train_epochs=30, bf16=True),
-        runtime=runtime_section(),
-        debug=debug_section(),
-        overwrite=False,
-    )
+    return bridge_stage_defaults(STAGE, "sentence-transformers:sentence-transformers/LaBSE",
+                                 per_device_train_batch_size=448, learning_rate=3e-4, num_train_epochs=30, bf16=True)
 
 
 def record_audio(record: dict) -> str | None:
     """The audio of a multimodal or audio record (its audio file or its video's track); visual records have none."""
     return audio_source(record, feed_all_media=False)
-
-
-class OnTheFlyAudioDataset(torch.utils.data.Dataset):
-    """``cache.enabled: false``: decode and encode every clip at every step (the naive way; for the benchmark)."""
-
-    def __init__(self, paths, tcache, tkeys, ids):
-        self.paths, self.tcache, self.tkeys, self.ids = paths, tcache, tkeys, ids
-
-    def __len__(self):
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        return {"audio_path": self.paths[i], "record_id": self.ids[i],
-                "text_embeds": self.tcache.get(self.tkeys[i])["embedding"].float()}
 
 
 def pad_audio(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,20 +52,10 @@ def pad_audio(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]
     return out, mask
 
 
-def make_collator(encoders: FrozenMediaEncoders | None = None, guard: MediaGuard | None = None):
-    def collate(rows):
-        if "audio_features" in rows[0]:
-            feats = [r["audio_features"] for r in rows]
-        else:  # on the fly; a clip that fails to decode: one line naming its record, or dropped (data.on_bad_media)
-            loaded = (guard or MediaGuard()).load(rows, lambda r: (r["record_id"], [("audio", r["audio_path"])]),
-                                                  lambda kind, path: encoders.load_audio(path))
-            rows = [r for r, _ in loaded]
-            feats = [f["features"] for f in encoders.audio_features([m["audio"] for _, m in loaded])]
-        audio_features, attention_mask = pad_audio(feats)
-        return {"audio_features": audio_features, "attention_mask": attention_mask,
-                "text_embeds": torch.stack([r["text_embeds"] for r in rows])}
-
-    return collate
+def pack_audio(features: list[torch.Tensor]) -> dict:
+    """Per-clip HuBERT frames -> the AECB's padded ``audio_features`` and their ``attention_mask``."""
+    audio_features, attention_mask = pad_audio(features)
+    return {"audio_features": audio_features, "attention_mask": attention_mask}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -109,8 +71,7 @@ def run(cfg) -> dict:
     return run_bridge_stage(cfg, BridgeStage(
         name=STAGE, medium="audio", feature_field="audio_features", text_dim_attr="aecb_text_embed_dim",
         model_class=AECBForPretraining, media_path=record_audio, media_phrase="audio",
-        feature_desc="HuBERT frames", on_the_fly_dataset=OnTheFlyAudioDataset, make_collator=make_collator,
-        feed_all_media=False,
+        feature_desc="HuBERT frames", pack_features=pack_audio, feed_all_media=False,
     ))
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import recipe_runs
@@ -33,45 +33,33 @@ AUDIO_FACTORS = ("pitch", "intonation", "loudness", "rhythm")
 
 
 @dataclass
-class AblationConfig:
+class AblationConfig(recipe_runs.SeedStudyConfig):
+    """Sizes, steps, seeds and the rest: :class:`~xemogpt_cli.recipe_runs.SeedStudyConfig`
+    (``stage_overrides``: {"stage1": [...argv], "stage3": [...]}, any stage option)."""
+
     out: Path = Path("ablation_output")
-    seeds: tuple = (0, 1, 2)
     variants: tuple = tuple(VARIANTS)
-    n_train: int = 480
-    n_heldout: int = 40
-    data_seed: int = 0
-    stage1_steps: int = 150
-    stage2_steps: int = 100
-    stage3_steps: int = 500
     stage3_lr: float | None = None
-    max_new_tokens: int = 160
-    describe_batch_size: int = 20
+    # default size: <= 30 min on 2 CPU cores (12 stage-3 runs, two at a time); 1,000 clips, as 480 are memorised
+    n_train: int = 1000
+    stage3_steps: int = 250
     jobs: int = 2  # stage runs side by side, one process and one thread each (2 cores: 2)
+
+    AT_LEAST_ONE = (*recipe_runs.SeedStudyConfig.AT_LEAST_ONE, "jobs")  # not a field
     probe: bool = True
-    force: bool = False
-    workers: int | None = None
-    stage_overrides: dict = field(default_factory=dict)  # {"stage1": [...argv], "stage3": [...]}: any stage option
 
     def __post_init__(self):
         self.out = Path(self.out).absolute()
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise ValueError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
-        if len(self.seeds) < 1:
-            raise ValueError("give at least one seed")
+        super().__post_init__()
 
 
 def _run(cfg: AblationConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str], lr=None) -> tuple:
-    """One stage run of the study as ``(label, module, config, argv, out_dir)`` for
-    :func:`~xemogpt_cli.recipe_runs.run_stages_parallel`."""
-    module, config = {"stage1": ("training.stage1_vecb", "stage1_tiny.yaml"),
-                      "stage2": ("training.stage2_aecb", "stage2_tiny.yaml"),
-                      "stage3": ("training.stage3_sft", "stage3_tiny.yaml")}[name]
-    base = cfg.out / f"seed{seed}" / "untrained"
-    argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr=lr, seed=seed)
-    argv += ["--training.save_strategy", "no", *extra, *cfg.stage_overrides.get(name, [])]
+    """One stage run of the study for :func:`~xemogpt_cli.recipe_runs.run_stages_parallel`."""
     label = f"seed {seed} {name}" + (f" ({out_dir.parent.name})" if name == "stage3" else "")
-    return label, module, config, argv, out_dir
+    return recipe_runs.study_run(cfg, seed, name, out_dir, steps, extra, label, lr=lr)
 
 
 def evaluate_variant(model_dir: Path, records: list[dict], cfg: AblationConfig, encoder) -> dict:

@@ -9,8 +9,6 @@ import argparse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from dataclasses import fields
-
     p = subparsers.add_parser(
         "demo",
         help="train the tiny model offline on synthetic clips and print the Table II comparison (~10 min on CPU)",
@@ -19,8 +17,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "BLEU/CIDEr against the untrained model. Finished steps are skipped on a rerun (--force redoes them).",
     )
     from .demo_pipeline import DemoConfig
+    from .recipe_cli import config_defaults
 
-    d = {f.name: f.default for f in fields(DemoConfig) if f.name != "stage_overrides"}
+    d = config_defaults(DemoConfig)
     p.add_argument("--out", default=str(d["out"]), help=f"output folder (default {d['out']})")
     p.add_argument("--force", action="store_true", help="redo every step even when its outputs exist")
     p.add_argument("--n-train", type=int, default=d["n_train"], help=f"training clips (default {d['n_train']})")
@@ -47,10 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from .demo_pipeline import DemoConfig, run_demo
 
-    for name in ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "stage4_steps",
-                 "max_new_tokens", "json_max_new_tokens"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    # DemoConfig checks the sizes and steps (at least 1)
     cfg = DemoConfig(out=args.out, n_train=args.n_train, n_heldout=args.n_heldout, seed=args.seed,
                      stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
                      stage3_steps=args.stage3_steps, max_new_tokens=args.max_new_tokens, force=args.force,

@@ -90,7 +90,7 @@ def load_media(sample, processor, start=None, end=None) -> tuple:
     """The clip's (or window's) frames ``[num_frames, H, W, 3]`` and 16 kHz waveform, as the processor would load
     them from the paths; raises the one-line ``MediaError`` naming the file. (Kept small and local on purpose: a
     shared media check can replace it.)"""
-    from processing_xemogpt.media import load_audio, load_video_frames
+    from processing_xemogpt import load_audio, load_video_frames
 
     video = audio = None
     if sample.video:

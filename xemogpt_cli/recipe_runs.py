@@ -1,5 +1,6 @@
-"""Running the training recipe's stages for ``xemogpt demo`` and ``xemogpt ablate``: synthetic data, untrained base
-checkpoints, and stage runs through the stages' own ``main(argv)`` that are skipped when already finished.
+"""Running the training recipe's stages for ``xemogpt demo``, ``xemogpt ablate`` and ``xemogpt rl-study``: their
+shared settings (:class:`RecipeRunConfig`, :class:`SeedStudyConfig`), synthetic data, untrained base checkpoints, and
+stage runs through the stages' own ``main(argv)`` that are skipped when already finished.
 
 Every step leaves a marker file next to its outputs once it is complete, so rerunning the command that was
 interrupted continues where it stopped and never redoes (or overwrites) finished work unless ``force`` is set.
@@ -11,10 +12,61 @@ import importlib
 import json
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training" / "configs"
+TINY_STAGES = {  # stage -> (module whose main(argv) runs it, its tiny config in CONFIGS)
+    "stage1": ("training.stage1_vecb", "stage1_tiny.yaml"),
+    "stage2": ("training.stage2_aecb", "stage2_tiny.yaml"),
+    "stage3": ("training.stage3_sft", "stage3_tiny.yaml"),
+    "stage4": ("training.stage4_grpo", "stage4_tiny.yaml"),
+}
+
+
+@dataclass
+class RecipeRunConfig:
+    """What every run of the recipe on synthetic clips sets (demo, ablate, rl-study): the data sizes, the steps of
+    stages 1-3, data workers, ``force`` (redo finished steps) and extra command-line overrides per stage."""
+
+    n_train: int = 480
+    n_heldout: int = 40
+    stage1_steps: int = 150
+    stage2_steps: int = 100
+    stage3_steps: int = 500
+    workers: int | None = None
+    force: bool = False
+    stage_overrides: dict = field(default_factory=dict)  # {"stage1": [...argv], ...}: extra overrides per stage
+
+    AT_LEAST_ONE = ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps")  # not a field
+    MIN_HELDOUT = 1
+
+    def __post_init__(self):
+        for name in self.AT_LEAST_ONE:
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.n_heldout < self.MIN_HELDOUT:
+            raise ValueError(f"--n-heldout must be at least {self.MIN_HELDOUT}")
+
+
+@dataclass
+class SeedStudyConfig(RecipeRunConfig):
+    """A study over several training seeds on one synthetic data set (ablate, rl-study): its held-out clips are
+    described greedily and scored (mean ± std over seeds need two held-out clips at least)."""
+
+    seeds: tuple = (0, 1, 2)
+    data_seed: int = 0
+    max_new_tokens: int = 160
+    describe_batch_size: int = 20
+
+    AT_LEAST_ONE = (*RecipeRunConfig.AT_LEAST_ONE, "max_new_tokens")
+    MIN_HELDOUT = 2
+
+    def __post_init__(self):
+        if len(self.seeds) < 1:
+            raise ValueError("give at least one seed")
+        super().__post_init__()
 
 
 def banner(i: int, total: int, name: str, text: str) -> float:
@@ -115,6 +167,25 @@ def stage_argv(base: Path, data: Path, cache: Path, out_dir: Path, steps: int, l
         "--training.logging_steps", str(max(1, steps // 30)),
         "--training.disable_tqdm", "false",
     ]
+
+
+def study_run(cfg: SeedStudyConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str],
+              label: str, lr: float | None = None, base: Path | None = None, stage: str | None = None) -> tuple:
+    """One run of ``stage`` (default ``name``) for ``seed`` of a seed study, from ``base`` (default: the seed's
+    untrained base) on the study's data and feature cache, with no intermediate checkpoints; ``extra`` and
+    ``cfg.stage_overrides[name]`` are added to its overrides. Returned as ``(label, module, config, argv, out_dir)``
+    for :func:`run_stage` or :func:`run_stages_parallel`."""
+    module, config = TINY_STAGES[stage or name]
+    base = base or cfg.out / f"seed{seed}" / "untrained"
+    argv = stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr=lr, seed=seed)
+    argv += ["--training.save_strategy", "no", *extra, *cfg.stage_overrides.get(name, [])]
+    return label, module, config, argv, out_dir
+
+
+def study_stage(cfg: SeedStudyConfig, *args, **kwargs) -> dict:
+    """:func:`study_run` run in this process (skipped when already finished)."""
+    label, module, config, argv, out_dir = study_run(cfg, *args, **kwargs)
+    return run_stage(label, module, config, argv, out_dir, cfg.force)
 
 
 def _finished(label: str, out_dir: Path, force: bool) -> dict | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import recipe_runs
@@ -32,47 +32,28 @@ FIGURES = ("emocue360_mean", "visual_f1", "audio_f1", "global_f1")
 
 
 @dataclass
-class RLStudyConfig:
+class RLStudyConfig(recipe_runs.SeedStudyConfig):
+    """Sizes, steps, seeds and the rest: :class:`~xemogpt_cli.recipe_runs.SeedStudyConfig` (``stage_overrides``:
+    {"stage3": [...], "stage4": [...], "control": [...]})."""
+
     out: Path = Path("rl_study_output")
-    seeds: tuple = (0, 1, 2)
-    n_train: int = 480
-    n_heldout: int = 40
-    data_seed: int = 0
-    stage1_steps: int = 150
-    stage2_steps: int = 100
-    stage3_steps: int = 500
     stage4_steps: int = 150
     control_seconds: float | None = None  # None: stage 4's measured training time (the same wall time)
-    max_new_tokens: int = 160
-    describe_batch_size: int = 20
     num_examples: int = 4
-    force: bool = False
-    workers: int | None = None
-    stage_overrides: dict = field(default_factory=dict)  # {"stage3": [...], "stage4": [...], "control": [...]}
+
+    AT_LEAST_ONE = (*recipe_runs.SeedStudyConfig.AT_LEAST_ONE, "stage4_steps")
 
     def __post_init__(self):
         self.out = Path(self.out).absolute()
-        if not self.seeds:
-            raise ValueError("give at least one seed")
-        for name in ("stage1_steps", "stage2_steps", "stage3_steps", "stage4_steps", "n_train"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.n_heldout < 2:
-            raise ValueError("n-heldout must be at least 2")
+        super().__post_init__()
 
 
 # ------------------------------------------------------------------------------------------------------------ runs
 def _stage(cfg: RLStudyConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str],
            base: Path | None = None) -> dict:
-    module, config = {"stage1": ("training.stage1_vecb", "stage1_tiny.yaml"),
-                      "stage2": ("training.stage2_aecb", "stage2_tiny.yaml"),
-                      "stage3": ("training.stage3_sft", "stage3_tiny.yaml"),
-                      "control": ("training.stage3_sft", "stage3_tiny.yaml"),
-                      "stage4": ("training.stage4_grpo", "stage4_tiny.yaml")}[name]
-    base = base or cfg.out / f"seed{seed}" / "untrained"
-    argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, seed=seed)
-    argv += ["--training.save_strategy", "no", *extra, *cfg.stage_overrides.get(name, [])]
-    return recipe_runs.run_stage(f"seed {seed} {name}", module, config, argv, out_dir, cfg.force)
+    """The control continues stage 3: the stage-3 module and config, its own overrides."""
+    return recipe_runs.study_stage(cfg, seed, name, out_dir, steps, extra, f"seed {seed} {name}", base=base,
+                                   stage="stage3" if name == "control" else name)
 
 
 def train_seed(cfg: RLStudyConfig, seed: int) -> dict[str, dict]:

@@ -7,14 +7,13 @@ import argparse
 
 INT_OPTIONS = ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "stage4_steps",
                "max_new_tokens", "num_examples")
+RUNS = ("stage3", "stage4", "control")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from dataclasses import fields
-
+    from .recipe_cli import add_stage_args, add_study_options
     from .rl_study import RLStudyConfig
 
-    d = {f.name: f.default for f in fields(RLStudyConfig) if f.name != "stage_overrides"}
     p = subparsers.add_parser(
         "rl-study",
         help="stage 4 (GRPO, cue-level rewards) vs stage 3 vs stage 3 continued for the same wall time, several seeds",
@@ -23,28 +22,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "score them (EmoCue-360, cue naming per factor, emotion accuracy, explanation length). Writes table.json, "
         "table.md (mean ± std over seeds) and examples.md. Finished runs are kept; a rerun continues.",
     )
-    p.add_argument("--out", default=str(d["out"]), help=f"output folder (default {d['out']})")
-    p.add_argument("--seeds", type=int, nargs="+", default=list(d["seeds"]), help="training seeds (default 0 1 2)")
-    for name in INT_OPTIONS:
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=d[name], help=f"default {d[name]}")
+    add_study_options(p, RLStudyConfig, INT_OPTIONS)
     p.add_argument("--control-seconds", type=float, default=None,
                    help="training time of the control (default: stage 4's measured training time)")
     p.add_argument("--force", action="store_true", help="redo every step even when its outputs exist")
-    for name in ("stage3", "stage4", "control"):
-        p.add_argument(f"--{name}-args", default="", metavar="'ARGS'",
-                       help=f"extra overrides for every {name} run, e.g. '--training.learning_rate 1e-4'")
+    add_stage_args(p, RUNS, "--training.learning_rate 1e-4")
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
-    import shlex
-
+    from .recipe_cli import stage_overrides
     from .rl_study import RLStudyConfig, run_study
 
     cfg = RLStudyConfig(out=args.out, seeds=tuple(args.seeds), control_seconds=args.control_seconds, force=args.force,
-                        stage_overrides={n: shlex.split(getattr(args, f"{n}_args")) for n in
-                                         ("stage3", "stage4", "control")},
+                        stage_overrides=stage_overrides(args, RUNS),
                         **{name: getattr(args, name) for name in INT_OPTIONS})
     run_study(cfg)
     return 0

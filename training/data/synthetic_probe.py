@@ -39,9 +39,9 @@ CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 
 def _project_media():
     try:
-        from processing_xemogpt import media  # type: ignore
+        import processing_xemogpt  # type: ignore  # its load_video_frames / load_audio
 
-        return media
+        return processing_xemogpt
     except Exception:  # the processor package is optional here
         return None
 

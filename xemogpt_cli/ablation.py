@@ -42,6 +42,8 @@ class AblationConfig(recipe_runs.SeedStudyConfig):
     stage3_lr: float | None = None
     # default size: <= 30 min on 2 CPU cores (12 stage-3 runs, two at a time); 1,000 clips, as 480 are memorised
     n_train: int = 1000
+    stage1_steps: int = 600
+    stage2_steps: int = 400
     stage3_steps: int = 250
     jobs: int = 2  # stage runs side by side, one process and one thread each (2 cores: 2)
 

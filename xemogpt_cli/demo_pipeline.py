@@ -43,6 +43,9 @@ class DemoConfig(recipe_runs.RecipeRunConfig):
 
     out: Path = Path("demo_output")
     n_train: int = 1000  # 480 synthetic clips are memorised (held-out cue naming 78% vs 87% on 3,000, docs/training.md)
+    stage1_steps: int = 600  # the bridges make the face cues prominent (docs/training.md); ~25 s on 2 cores
+    stage2_steps: int = 400
+    stage3_steps: int = 700  # ~2 steps/s from the feature cache: the demo stays under 10 min on 2 cores
     seed: int = 0
     # learning rates / batch sizes: None keeps the tuned values of the stage's tiny YAML config
     stage1_lr: float | None = None

@@ -45,7 +45,8 @@ def run_stage(stage: int, data: str, work: Path, cache_dir: str, enabled: bool, 
     if stage == 3:
         from training.stage3_sft import main
 
-        argv += ["--bridges.allow_random", "true", "--output.save_merged", "false", "--eval.loss_before_after", "false",
+        argv += ["--bridges.vecb", "null", "--bridges.aecb", "null", "--bridges.allow_random", "true",
+                 "--output.save_merged", "false", "--eval.loss_before_after", "false",
                  "--cache.dir", cache_dir if enabled else "null"]
     else:
         from training.stage1_vecb import main as stage1

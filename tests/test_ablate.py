@@ -32,7 +32,9 @@ def test_ablate_tables_and_resume(tmp_path, capsys):
             ("HuBERT+AECB", "factors.pitch")} <= models
     assert all(r["uar"]["n"] == 2 for r in table["table_iv"])
     md = (out / "table.md").read_text()
-    assert "| ✓ | ✓ |" in md and "| - | - |" in md and "Table IV" in md
+    assert "| ✓ | ✓ |" in md and "| - | - |" in md and "EmoCue-360 mean" in md and "Table IV" in md
+    both = table["table_v"]["both"]["emocue360_mean"]
+    assert f"{100 * both['mean']:.1f} ± {100 * both['std']:.1f}" in md
     assert (out / "table.png").stat().st_size > 0
     # the variant "none" trained no bridge: its merged checkpoint has neither VECB nor AECB weights
     from safetensors.torch import load_file
@@ -52,6 +54,11 @@ def test_ablate_tables_and_resume(tmp_path, capsys):
     assert kept.stat().st_mtime_ns == before
     assert (out / "seed1" / "both" / "heldout_eval.json").exists()
     assert "already trained" in log and "seed 1 stage3 (both)" in log.replace("already trained", "")
+    # the rerun reports its own wall time and the total over both invocations
+    rerun = json.loads((out / "table.json").read_text())
+    assert rerun["invocations"] == 2 and table["invocations"] == 1
+    assert rerun["wall_time_total_s"] == pytest.approx(table["wall_time_s"] + rerun["wall_time_s"], abs=0.01)
+    assert "over 2 invocations" in log
 
 
 def test_ablate_rejects_bad_sizes(capsys):

@@ -136,14 +136,14 @@ def _pm(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
 def table_markdown(tables: dict, cfg: AblationConfig) -> str:
     seeds = ", ".join(map(str, cfg.seeds))
     marks = {"none": ("-", "-"), "vecb": ("✓", "-"), "aecb": ("-", "✓"), "both": ("✓", "✓")}
-    lines = [f"Table V (held-out, mean ± std over seeds {seeds}; EmoCue-360 F1 in %):", "",
-             "| VECB | AECB | Vis-Emo F1 | Aud-Emo F1 | Glo-Emo F1 | cues named | emotion correct |",
-             "|:-:|:-:|---:|---:|---:|---:|---:|"]
+    lines = [f"Table V (held-out, mean ± std over seeds {seeds}; EmoCue-360 F1 and mean in %):", "",
+             "| VECB | AECB | Vis-Emo F1 | Aud-Emo F1 | Glo-Emo F1 | EmoCue-360 mean | cues named | emotion correct |",
+             "|:-:|:-:|---:|---:|---:|---:|---:|---:|"]
     for variant, row in tables["table_v"].items():
         v, a = marks[variant]
-        cue = [_pm(row[k]) if k in row else "-" for k in ("cue_accuracy", "emotion_accuracy")]
-        lines.append(f"| {v} | {a} | {_pm(row['visual_f1'])} | {_pm(row['audio_f1'])} | {_pm(row['global_f1'])} | "
-                     f"{cue[0]} | {cue[1]} |")
+        cells = [_pm(row[k]) if k in row else "-" for k in ("visual_f1", "audio_f1", "global_f1", "emocue360_mean",
+                                                             "cue_accuracy", "emotion_accuracy")]
+        lines.append(f"| {v} | {a} | " + " | ".join(cells) + " |")
     factors = sorted({f for row in tables["table_v"].values() for f in row.get("per_factor", {})})
     if factors:
         lines += ["", "Cue named per factor (% of held-out clips that have it):", "",
@@ -253,13 +253,14 @@ def run_ablation(cfg: AblationConfig) -> dict:
     recipe_runs.banner(3, 3, "tables", f"mean ± std over seeds -> {cfg.out}")
     tables = aggregate(results, probes)
     tables["seeds"], tables["variants"] = list(cfg.seeds), list(cfg.variants)
-    tables["num_heldout"], tables["wall_time_s"] = len(held), time.perf_counter() - t0
+    tables["num_heldout"] = len(held)
+    tables.update(recipe_runs.wall_times(cfg.out, time.perf_counter() - t0, cfg.force))
     write_json(cfg.out / "table.json", tables)
     markdown = table_markdown(tables, cfg)
     (cfg.out / "table.md").write_text(markdown)
     bar_chart(tables, cfg.out / "table.png")
     print("\n" + markdown, flush=True)
-    print(f"ablation finished in {tables['wall_time_s'] / 60:.1f} min; tables in {cfg.out}", flush=True)
+    print(f"ablation finished in {recipe_runs.wall_time_line(tables)}; tables in {cfg.out}", flush=True)
     return tables
 
 

@@ -84,6 +84,27 @@ def mark_done(marker: Path, info: dict) -> None:
     marker.write_text(json.dumps(info, indent=2, default=str) + "\n")
 
 
+def wall_times(out: Path, seconds: float, force: bool = False) -> dict:
+    """This invocation's wall time and the sum over every invocation that worked in ``out``.
+
+    A study interrupted and rerun finishes in a short last invocation; its tables report both (``wall_time_s``: this
+    one, ``wall_time_total_s``: all of them, listed in ``out/wall_times.json``). ``force`` (everything redone)
+    starts the list afresh.
+    """
+    path = out / "wall_times.json"
+    times = [] if force or not path.is_file() else json.loads(path.read_text())
+    times.append(round(seconds, 3))
+    path.write_text(json.dumps(times))
+    return {"wall_time_s": seconds, "wall_time_total_s": sum(times), "invocations": len(times)}
+
+
+def wall_time_line(tables: dict) -> str:
+    minutes = tables["wall_time_s"] / 60
+    if tables["invocations"] == 1:
+        return f"{minutes:.1f} min"
+    return f"{minutes:.1f} min ({tables['wall_time_total_s'] / 60:.1f} min over {tables['invocations']} invocations)"
+
+
 def make_data(out: Path, n_train: int, n_heldout: int, seed: int, workers: int | None = None,
               force: bool = False) -> dict:
     """Synthetic EmoCue clips in ``out/train`` (``seed``) and ``out/heldout`` (``seed + 1000``: other clips)."""

@@ -202,12 +202,12 @@ def run_study(cfg: RLStudyConfig) -> dict:
                                 | {"cue_naming": evals[s][system]["cue_naming"],
                                    "train_seconds": runs[s][system]["train_runtime_s"],
                                    "steps": runs[s][system]["global_step"]}
-                                for system in SYSTEMS} for s in cfg.seeds},
-                  wall_time_s=time.perf_counter() - t0)
+                                for system in SYSTEMS} for s in cfg.seeds})
+    tables.update(recipe_runs.wall_times(cfg.out, time.perf_counter() - t0, cfg.force))
     write_json(cfg.out / "table.json", tables)
     markdown = table_markdown(tables, cfg)
     (cfg.out / "table.md").write_text(markdown)
     (cfg.out / "examples.md").write_text(examples_markdown(cfg, held, evals))
     print("\n" + markdown, flush=True)
-    print(f"study finished in {tables['wall_time_s'] / 60:.1f} min; tables and examples in {cfg.out}", flush=True)
+    print(f"study finished in {recipe_runs.wall_time_line(tables)}; tables and examples in {cfg.out}", flush=True)
     return tables

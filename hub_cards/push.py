@@ -14,17 +14,27 @@ repo_type=...)``. What is uploaded is decided locally first, so it can be inspec
 * :func:`push_metric_space` -- :func:`stage_metric_space` copies the ``emocue360/`` metric folder, adds a Gradio
   ``app.py`` (``evaluate``'s metric widget), ``requirements.txt`` and Space metadata on ``README.md`` and uploads
   it as a ``gradio`` Space.
+
+:func:`publish_checkpoint` (``xemogpt push``) is the checked way to publish a checkpoint: it refuses a folder that
+would not load on the Hub as it does here (no safetensors weights, pickle files, remote code missing, a load with the
+Auto classes failing), refreshes its card, and uploads every file in **one commit** (``create_commit``), so a failed
+upload leaves the repo as it was; each failure is one line (:class:`HubPushError`) saying what did and did not happen.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
+# files of a checkpoint folder that are never uploaded: caches, trainer state, the demo's step marker
 MODEL_IGNORE = ["*.pyc", "__pycache__/*", "**/__pycache__/*", ".*", "**/.*", "checkpoint-*/*", "optimizer.pt",
-                "scheduler.pt", "rng_state*.pth", "trainer_state.json", "training_args.bin", "runs/*"]
+                "scheduler.pt", "rng_state*.pth", "trainer_state.json", "training_args.bin", "runs/*", "DONE.json"]
+# files that unpickle (run code) when loaded: never published
+PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
 
 
 def _api(api, token=None):
@@ -36,8 +46,7 @@ def _api(api, token=None):
 
 
 def _check_repo_id(repo_id: str):
-    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"repo id must look like 'owner/name', got {repo_id!r}")
+    check_repo_id(repo_id)
 
 
 def list_files(folder: str | Path, ignore: Sequence[str] = ()) -> list[str]:
@@ -75,10 +84,198 @@ def push_model(folder: str | Path, repo_id: str, *, api=None, card=None, private
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# publish a checkpoint (xemogpt push)
+# ------------------------------------------------------------------------------------------------------------------
+class HubPushError(Exception):
+    """A push that could not be done, as one line saying what happened to the repo."""
+
+
+def _auto_map_modules(folder: Path) -> dict[str, str]:
+    """``{module file: config file naming it}`` for every local ``auto_map`` entry of the folder's ``*config.json``
+    files (``"module.Class"``; a ``"repo--module.Class"`` reference lives in another repo)."""
+    found: dict[str, str] = {}
+
+    def walk(obj, where):
+        if isinstance(obj, dict):
+            for key, value in obj.items():
+                if key == "auto_map" and isinstance(value, dict):
+                    for ref in value.values():
+                        for one in (ref if isinstance(ref, (list, tuple)) else [ref]):
+                            if isinstance(one, str) and "--" not in one and "." in one:
+                                found.setdefault(one.rsplit(".", 1)[0].replace(".", "/") + ".py", where)
+                else:
+                    walk(value, where)
+        elif isinstance(obj, list):
+            for value in obj:
+                walk(value, where)
+
+    for path in sorted(folder.glob("*config.json")):
+        try:
+            walk(json.loads(path.read_text(encoding="utf-8")), path.name)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    return found
+
+
+def check_checkpoint(folder: str | Path) -> list[str]:
+    """The files of checkpoint ``folder`` that a push uploads (sorted, ``MODEL_IGNORE`` left out), after checking
+    that they make a safe remote-code checkpoint: ``config.json`` with an ``auto_map``, safetensors weights, no
+    pickle files (:data:`PICKLE_PATTERNS`), and every remote-code module the ``auto_map`` entries name present with
+    the modules they import relatively. Raises ``FileNotFoundError`` / ``ValueError`` naming the folder and the
+    problem."""
+    from transformers.dynamic_module_utils import get_relative_imports
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: checkpoint folder not found")
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: not a saved checkpoint (no config.json)")
+    files = list_files(folder, MODEL_IGNORE)
+    pickles = [f for f in files if any(fnmatch.fnmatch(Path(f).name, p) for p in PICKLE_PATTERNS)]
+    if pickles:
+        raise ValueError(f"{folder}: refusing to publish pickle files ({', '.join(pickles)}): loading them runs "
+                         "arbitrary code; keep the safetensors weights (save_pretrained's default) and remove them")
+    if not any(f.endswith(".safetensors") for f in files):
+        raise ValueError(f"{folder}: no safetensors weights (*.safetensors) to publish")
+    modules = _auto_map_modules(folder)
+    if not modules:
+        raise ValueError(f"{folder}/config.json has no auto_map: not a remote-code checkpoint (save it with "
+                         "XEmoGPTForConditionalGeneration.save_pretrained)")
+    missing, seen, todo = [], set(), list(modules)
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        if not (folder / name).is_file():
+            missing.append(f"{name} (named by {modules[name]})" if name in modules else name)
+            continue
+        for rel in get_relative_imports(folder / name):
+            child = rel.replace(".", "/") + ".py"
+            modules.setdefault(child, name)
+            todo.append(child)
+    if missing:
+        raise ValueError(f"{folder}: remote code files missing: {', '.join(missing)}; AutoModel / AutoProcessor "
+                         "with trust_remote_code=True cannot load it (save it again with save_pretrained)")
+    return files
+
+
+def load_check(folder: str | Path) -> None:
+    """Load ``folder`` with ``AutoModel`` and ``AutoProcessor`` (``trust_remote_code=True``), as a user of the
+    published repo will; raises ``ValueError`` with the first line of the failure."""
+    from transformers import AutoModel, AutoProcessor
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        for cls in (AutoModel, AutoProcessor):
+            try:
+                cls.from_pretrained(str(folder), trust_remote_code=True)
+            except Exception as exc:  # whatever stops the load is what a user of the repo would meet
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise ValueError(f"{folder}: does not load with {cls.__name__}.from_pretrained(..., "
+                                 f"trust_remote_code=True): {type(exc).__name__}: {first}") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def check_repo_id(repo_id) -> None:
+    """``owner/name`` as the Hub accepts it (``huggingface_hub.utils.validate_repo_id``), else a one-line
+    ``ValueError``."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"repo id must look like 'owner/name', got {repo_id!r}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise ValueError(f"bad repo id {repo_id!r}: {str(exc).splitlines()[0]}") from None
+
+
+def _hub_reason(exc: Exception) -> str:
+    """One line for a failed Hub call: the HTTP status and the server's message when there is one."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if status == 401:
+        return "the Hub rejected the token (401 Unauthorized): log in again with `hf auth login` or set HF_TOKEN"
+    if status == 403:
+        return f"the token may not write there (403 Forbidden): {text}"
+    return f"{type(exc).__name__}: {text}"
+
+
+def publish_checkpoint(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+                       api=None, token: str | None = None, license: str | None = None,
+                       license_name: str | None = None, license_link: str | None = None,
+                       check_load: bool = True, dry_run: bool = False,
+                       commit_message: str = "Upload XEmoGPT checkpoint"):
+    """Check ``folder``, refresh its model card for ``repo_id`` and upload it as one commit.
+
+    Order: repo id (:func:`check_repo_id`), token (``token`` or ``huggingface_hub.get_token()``; not needed with
+    ``dry_run``), files (:func:`check_checkpoint`), load (:func:`load_check`, unless ``check_load=False``), card
+    (:func:`~hub_cards.cards.refresh_model_card`, written to ``folder/README.md``), then on ``api`` (default
+    ``HfApi(token=token)``): ``repo_exists``, ``create_repo(exist_ok=True)``, ``create_branch(revision,
+    exist_ok=True)`` when ``revision`` is given, and one ``create_commit`` with a ``CommitOperationAdd`` per file,
+    in sorted order. Returns ``{"repo_id", "revision", "files", "created_repo", "commit"}`` (``commit`` is the
+    ``CommitInfo``; ``None`` with ``dry_run``, which stops before the network).
+
+    Raises ``ValueError`` / ``FileNotFoundError`` for what is wrong locally (nothing was sent) and
+    :class:`HubPushError` for a failed Hub call, saying whether the repo was created and that no commit was made.
+    """
+    from huggingface_hub import CommitOperationAdd, get_token
+
+    from .cards import refresh_model_card
+
+    check_repo_id(repo_id)
+    folder = Path(folder)
+    token = token or get_token()
+    if not token and not dry_run:
+        raise HubPushError("no Hugging Face token: log in with `hf auth login` or set HF_TOKEN (a token with write "
+                           "access); nothing was uploaded")
+    check_checkpoint(folder)
+    if check_load:
+        load_check(folder)
+    refresh_model_card(folder, repo_id=repo_id, license=license, license_name=license_name,
+                       license_link=license_link)
+    files = check_checkpoint(folder)  # README.md included
+    result = {"repo_id": repo_id, "revision": revision, "files": files, "created_repo": False, "commit": None}
+    if dry_run:
+        return result
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+    url = f"https://huggingface.co/{repo_id}"
+    try:
+        existed = api.repo_exists(repo_id, repo_type="model")
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    except Exception as exc:
+        raise HubPushError(f"could not create or reach {url}: {_hub_reason(exc)}; nothing was uploaded") from None
+    result["created_repo"] = not existed
+    created = " (the repo was created by this push and is empty: delete it or push again)" if not existed else ""
+    if revision:
+        try:
+            api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+        except Exception as exc:
+            raise HubPushError(f"could not create branch {revision!r} of {url}: {_hub_reason(exc)}; nothing was "
+                               f"uploaded{created}") from None
+    operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in files]
+    try:
+        result["commit"] = api.create_commit(repo_id, operations=operations, commit_message=commit_message,
+                                             repo_type="model", revision=revision)
+    except Exception as exc:
+        raise HubPushError(f"upload of {len(files)} files to {url}{'@' + revision if revision else ''} failed: "
+                           f"{_hub_reason(exc)}; no commit was made, the repo's files are as before{created}") from None
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # dataset
 # ------------------------------------------------------------------------------------------------------------------
 def _as_splits(data) -> dict:
-    """``{split: datasets.Dataset}`` from a Dataset, DatasetDict, ``save_to_disk`` folder, JSONL file or records."""
+    """``{split: datasets.Dataset}`` from a Dataset, DatasetDict or ``save_to_disk`` folder (records and JSONL files
+    become a Dataset in the caller: ``training.data.builders.records_to_dataset``)."""
     import datasets
 
     if isinstance(data, datasets.DatasetDict):
@@ -94,16 +291,9 @@ def _as_splits(data) -> dict:
             if (p / "dataset").is_dir():
                 return _as_splits(p / "dataset")
             raise FileNotFoundError(f"{p}: not a save_to_disk folder (no dataset_info.json / dataset_dict.json)")
-        if p.is_file():
-            from training.data.loaders import load_emocue
-
-            return _as_splits(load_emocue(p, validate=True, check_media=False))
-        raise FileNotFoundError(f"{p}: dataset folder or JSONL file not found")
-    if isinstance(data, list):
-        from training.data.builders import records_to_dataset
-
-        return {"train": records_to_dataset(data)}
-    raise TypeError(f"cannot push a {type(data).__name__} as a dataset")
+        raise FileNotFoundError(f"{p}: dataset folder not found (save_to_disk output)")
+    raise TypeError(f"cannot push a {type(data).__name__} as a dataset (give a datasets.Dataset / DatasetDict or a "
+                    "save_to_disk folder)")
 
 
 def _copy_media(ds, out: Path, taken: dict[str, str]):

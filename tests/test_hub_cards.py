@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from huggingface_hub import DatasetCard, HfApi, ModelCard
 
-from hub_cards import build_dataset_card, build_model_card, flatten_eval_results, validate_card
+from hub_cards import (
+    build_dataset_card,
+    build_model_card,
+    flatten_eval_results,
+    refresh_model_card,
+    validate_card,
+    write_model_card,
+)
 from hub_cards import push
 from training.data.builders import records_to_dataset
 from training.data.schema import EMOCUE_FEATURES
@@ -185,3 +193,112 @@ def test_stage_real_metric_folder(tmp_path):
         pytest.skip("emocue360 metric not present")
     files = push.stage_metric_space(ROOT / "emocue360", tmp_path / "space")
     assert "app.py" in files and "emocue360.py" in files and not any("__pycache__" in f for f in files)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# write_model_card: the README.md every checkpoint writer of the package calls
+# ------------------------------------------------------------------------------------------------------------------
+def _config_folder(tmp_path, **cfg) -> Path:
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"bridge_num_layers": 2, "num_frames": 16, **cfg}))
+    return folder
+
+
+def test_write_model_card_as_the_converter_calls_it(tmp_path):
+    """No results, a source line, paper backbones: the card parses, names its base models (Hub ids only in the
+    metadata) and carries no model-index."""
+    folder = _config_folder(tmp_path, answer_format="text")
+    path = write_model_card(
+        folder, model_name="XEmoGPT (authors' release)",
+        base_models={"vision": "openai/clip-vit-large-patch14", "audio": "TencentGameMate/chinese-hubert-large",
+                     "text": "Qwen/Qwen3-4B", "vecb": str(tmp_path)},
+        training_data=None, recipe={"LoRA alpha": 512, "LoRA": "merged"}, results=None,
+        intended_use="Reproducing the paper's numbers.", limitations="As released by the authors.",
+        license="other", license_name="xemogpt-release", license_link="https://example.org/LICENSE",
+        source="converted from the authors' released xemogpt.ckpt (sha256 0123abcd)",
+        extra_sections={"Conversion": "Every tensor of the release was mapped; see `conversion.json`."})
+    assert path == folder / "README.md"
+    card = ModelCard.load(path)
+    assert card.data.eval_results is None and "model-index" not in card.data.to_dict()
+    assert card.data.base_model == ["openai/clip-vit-large-patch14", "TencentGameMate/chinese-hubert-large",
+                                    "Qwen/Qwen3-4B"]  # the local bridge folder is shown in the text only
+    assert card.data.license == "other" and card.data.license_name == "xemogpt-release"
+    text = card.text
+    assert "**Source:** converted from the authors' released xemogpt.ckpt (sha256 0123abcd)" in text
+    assert f"| VECB initialised from | `{tmp_path}` |" in text and "| LoRA alpha | 512 |" in text
+    assert "The training data of this checkpoint are not recorded here." in text
+    assert "No held-out evaluation results were recorded" in text
+    assert "## Conversion\n\nEvery tensor of the release was mapped" in text
+    assert "## Intended use\n\nReproducing the paper's numbers." in text
+    assert "`xemogpt-release` (https://example.org/LICENSE)" in text
+    assert f'AutoModel.from_pretrained("{folder}", trust_remote_code=True)' in text
+    validate_card(card)
+
+
+def test_write_model_card_results_are_the_model_index(tmp_path):
+    """Results (nested EmoCue-360 output and cue naming, two data sets) come back from huggingface_hub's parser with
+    the values as given; counts of training records and sources are in the text."""
+    folder = _config_folder(tmp_path)
+    emocue = {"visual": {"precision": 0.123456789012, "recall": 0.5}, "mean": 0.3, "global_f1": None,
+              "per_factor": {"mouth": 0.75}, "note": "dropped"}
+    path = write_model_card(
+        folder, model_name="m", base_models={"text": "Qwen/Qwen3-4B"},
+        training_data=[{"stage": "3", "name": "training set", "records": 1000,
+                        "modalities": {"multimodal": 600, "visual": 200, "audio": 200}, "source": "MER-Caption+"}],
+        results=[{"dataset": "EmoCue-Eval", "dataset_type": "emocue-eval", "split": "test", "metrics": emocue},
+                 {"dataset": "synthetic held-out", "metrics": {"cue_accuracy": 0.9}}],
+        intended_use="x", limitations="y", license="apache-2.0", repo_id="me/m")
+    card = ModelCard(path.read_text())
+    got = [(r.dataset_name, r.dataset_type, r.dataset_split, r.metric_type, r.metric_value)
+           for r in card.data.eval_results]
+    assert got == [("EmoCue-Eval", "emocue-eval", "test", "visual_precision", 0.123456789012),
+                   ("EmoCue-Eval", "emocue-eval", "test", "visual_recall", 0.5),
+                   ("EmoCue-Eval", "emocue-eval", "test", "mean", 0.3),
+                   ("EmoCue-Eval", "emocue-eval", "test", "per_factor_mouth", 0.75),
+                   ("synthetic held-out", "synthetic held-out", None, "cue_accuracy", 0.9)]
+    assert card.data.eval_results[0].metric_name == "EmoCue-360 visual precision"
+    assert "| 3 | training set | 1000 | multimodal 600, visual 200, audio 200 | MER-Caption+ |" in card.text
+    assert "### EmoCue-Eval (test split)" in card.text and "| actual cues named (`cue_accuracy`) | 0.9 |" in card.text
+    assert 'AutoModel.from_pretrained("me/m", trust_remote_code=True)' in card.text
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"license": "apache"}, "license 'apache' is not a Hub licence id"),
+    ({"license": "other"}, "license 'other' needs license_name"),
+    ({"results": {"metrics": {"mean": 0.1}}}, "results[0] must be a dict with 'dataset'"),
+    ({"results": {"dataset": "d", "metrics": {"mean": None}}}, "results[0] (d): no numeric metric"),
+])
+def test_write_model_card_refuses_bad_input(tmp_path, kwargs, message):
+    folder = _config_folder(tmp_path)
+    args = {"model_name": "m", "base_models": {}, "intended_use": "x", "limitations": "y", "license": "mit",
+            **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        write_model_card(folder, **args)
+    assert not (folder / "README.md").exists()
+    with pytest.raises(FileNotFoundError, match="checkpoint folder not found"):
+        write_model_card(tmp_path / "missing", **{**args, "license": "mit", "results": None})
+
+
+def test_refresh_model_card(tmp_path):
+    """Without a card one is written from config.json; with one, the usage snippet and licence blocks change and the
+    rest stays; a README.md without metadata is refused."""
+    paper = _config_folder(tmp_path, backbones={"vision": "openai/clip-vit-large-patch14", "text": "Qwen/Qwen3-4B"},
+                           text_config={"hidden_size": 2560})
+    card = ModelCard.load(refresh_model_card(paper, repo_id="me/paper"))
+    assert card.data.license == "unknown" and card.data.base_model == ["openai/clip-vit-large-patch14",
+                                                                      "Qwen/Qwen3-4B"]
+    assert "has not been set (`unknown`)" in card.text and 'from_pretrained("me/paper"' in card.text
+    before = (paper / "README.md").read_text()
+    refresh_model_card(paper, repo_id="you/other", license="mit")
+    after = (paper / "README.md").read_text()
+    assert 'from_pretrained("you/other"' in after and "me/paper" not in after
+    assert "`mit` (Hub licence id)" in after and "has not been set" not in after
+    assert ModelCard(after).data.license == "mit"
+    strip = lambda t: t.split("<!-- xemogpt:usage -->")[0].split("---", 2)[2]  # noqa: E731
+    assert strip(after) == strip(before)  # the body above the usage block is untouched
+    with pytest.raises(ValueError, match="license 'x' is not a Hub licence id"):
+        refresh_model_card(paper, repo_id="me/paper", license="x")
+    (paper / "README.md").write_text("notes\n")
+    with pytest.raises(ValueError, match="not a model card"):
+        refresh_model_card(paper, repo_id="me/paper")

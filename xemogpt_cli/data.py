@@ -303,15 +303,18 @@ def _cmd_push(args) -> int:
     from hub_cards import cards, push
 
     if args.kind == "dataset":
+        from training.data.builders import records_to_dataset
+
         records = _read_records(args.path)
+        dataset = records_to_dataset(records)
         card = cards.build_dataset_card(repo_id=args.repo_id, records=records, pretty_name=args.pretty_name,
                                         sources=args.source, quality=args.quality)
         cards.validate_card(card, repo_type="dataset")
         if args.dry_run:
-            files = push.stage_dataset(records, args.dry_run, card=card, include_media=args.include_media)
+            files = push.stage_dataset(dataset, args.dry_run, card=card, include_media=args.include_media)
             print(f"staged {len(files)} files in {args.dry_run}: {', '.join(files)}")
             return 0
-        push.push_dataset(records, args.repo_id, card=card, private=args.private or None, token=args.token,
+        push.push_dataset(dataset, args.repo_id, card=card, private=args.private or None, token=args.token,
                           include_media=args.include_media)
     elif args.kind == "model":
         card = cards.build_model_card(args.path, repo_id=args.repo_id, eval_results=args.eval_results,

@@ -252,6 +252,19 @@ def test_stage4_decoding_media_and_heldout_rewards(records, stage3_model):
     assert history[0]["kl"] == 0.0
     for when in ("heldout_before", "heldout_after"):
         assert "reward" in figures[when] and "rewards/format_length/mean" in figures[when], figures[when]
+    # merged/README.md: the held-out rewards as its model-index, the stage-3 run it started from in its data
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "merged" / "README.md")
+    after = figures["heldout_after"]
+    want = {"reward": after["reward"], **{f"reward_{k.split('/')[1]}": v for k, v in after.items()
+                                          if k.startswith("rewards/") and k.endswith("/mean")}}
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == want
+    assert {r.dataset_name for r in card.data.eval_results} == {f"held-out set {d / 'test.jsonl'}"}
+    stage3 = json.loads((stage3_model.parent / "metrics.json").read_text())
+    assert f"| 3: instruction tuning | training set | {stage3['train_samples']} |" in card.text
+    assert f"| 4: GRPO, cue-level rewards | training set | {figures['train_prompts']} |" in card.text
+    assert f"| initialised from | `{stage3_model}` |" in card.text and "| generations per prompt |" in card.text
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -158,6 +158,30 @@ def test_stage3_tiny_merged_checkpoint(stage1, stage2, syn):
                                            return_tensors="pt")
     out_ids = model.generate(**inputs, max_new_tokens=4, do_sample=False)
     assert out_ids.shape[1] > inputs["input_ids"].shape[1]
+    _check_stage3_card(merged, figures, syn, stage1[0], stage2[0])
+
+
+def _check_stage3_card(merged: Path, figures: dict, syn: Path, vecb: Path, aecb: Path):
+    """merged/README.md, read by huggingface_hub's parser: the stage-1/2/3 data with their counts and sources as
+    given, the recipe, the held-out loss as the model-index, the tiny preset's licence and limits."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(merged / "README.md")
+    assert card.data.license == "apache-2.0" and card.data.library_name == "transformers"
+    assert card.data.base_model is None  # the tiny preset's backbones are random, not Hub models
+    (result,) = card.data.eval_results
+    assert (result.metric_type, result.metric_value) == ("heldout_loss", figures["heldout_loss_after"])
+    assert result.dataset_name == f"held-out set {syn / 'test.jsonl'}"
+    clips = {n: json.loads((d / "metrics.json").read_text())["train_clips"] for n, d in (("1", vecb), ("2", aecb))}
+    text = card.text
+    assert f"| 1: VECB pre-training | training set | {clips['1']} |" in text
+    assert f"| 2: AECB pre-training | training set | {clips['2']} |" in text
+    mods = ", ".join(f"{k} {v}" for k, v in figures["train_modalities"].items() if v)
+    assert f"| 3: instruction tuning | training set | 30 | {mods} | {syn / 'train.jsonl'} |" in text
+    assert f"| VECB initialised from | `{vecb}` |" in text and "| VECB / AECB learning rate | 0.0001 |" in text
+    assert "| optimizer steps | 4 |" in text and "r=64, alpha=128 on q_proj" in text
+    assert "**tiny** demonstration checkpoint" in text
+    assert f'AutoModel.from_pretrained("{merged}", trust_remote_code=True)' in text
 
 
 @pytest.mark.parametrize("blocked", ["audio", "video"])

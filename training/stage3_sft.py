@@ -33,6 +33,7 @@ import torch
 from .bad_media import StageMedia
 from .config_utils import ConfigError, load_config, section, training_section
 from .data.sample import ANSWER_FORMATS, sample_from_record
+from .model_card import write_stage_card
 from .model_loading import build_base_model, build_processor, model_section, xemogpt_config
 from .resume import prepare_output_dir
 from .runtime import (
@@ -399,6 +400,7 @@ def run(cfg) -> dict:
     figures["global_step"] = int(trainer.state.global_step)
     if state.is_main_process:
         write_run_summary(out_dir, figures, trainer)
+        write_stage_card(cfg, figures)  # merged/README.md
         print_figures(figures)
     return figures
 

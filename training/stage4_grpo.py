@@ -38,6 +38,7 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 from .config_utils import ConfigError, load_config, save_config, section, training_section
 from .data.sample import sample_from_record
+from .model_card import write_stage_card
 from .model_loading import build_base_model, build_processor, model_section
 from .rewards import REWARD_FUNCTIONS, build_reward_functions
 from .runtime import (
@@ -255,6 +256,7 @@ def run(cfg) -> dict:
                    global_step=int(trainer.state.global_step))
     if state.is_main_process:
         write_run_summary(out_dir, figures, trainer)
+        write_stage_card(cfg, figures)  # merged/README.md
         print_figures(figures)
         for key in [k for k in figures if k.startswith("reward") and k.endswith("_first")]:
             print(f"  {key[:-6]}: {figures[key]:.3f} -> {figures[key[:-6] + '_last']:.3f} (first / last logged steps)")

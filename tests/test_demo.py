@@ -73,6 +73,42 @@ def test_checkpoints_loaded_in_a_fresh_process_with_remote_code(demo_run):
     assert "auto_map" in json.loads((ckpt / "config.json").read_text())
 
 
+def _card_metrics_of(table: dict, row: str) -> dict:
+    """What the card's model-index must hold for report row ``row``: every number of its Table II scores and of its
+    cue-naming figures in report/table.json (sample and support counts aside)."""
+    want = {k: v for k, v in table["rows"][row].items()
+            if isinstance(v, (int, float)) and k != "num_samples" and not k.endswith("_support")}
+    naming = table["cue_naming"][row]
+    want.update(cue_accuracy=naming["cue_accuracy"], emotion_accuracy=naming["emotion_accuracy"],
+                **{f"per_factor_{f}": v for f, v in naming["per_factor"].items()})
+    return want
+
+
+def test_checkpoint_card_holds_the_report_numbers(demo_run):
+    """checkpoint/README.md, read with huggingface_hub's parser: its model-index holds the numbers of the report's
+    trained row (report/table.json, the same file), and the card says what the model was trained on, with how many
+    records, and that it is synthetic-only."""
+    from huggingface_hub import ModelCard
+
+    from xemogpt_cli.demo_pipeline import ROW_NAMES
+
+    out, _ = demo_run
+    table = json.loads((out / "report" / "table.json").read_text())
+    card = ModelCard.load(out / "checkpoint" / "README.md")
+    got = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert got == _card_metrics_of(table, ROW_NAMES["trained"]) and "visual_precision" in got and "mean" in got
+    assert {(r.dataset_name, r.dataset_split) for r in card.data.eval_results} == {
+        ("synthetic EmoCue held-out clips", "heldout")}
+    assert card.data.model_name == ROW_NAMES["trained"] and card.data.license == "apache-2.0"
+    text = card.text
+    assert "**synthetic clips only**" in text and (out / "report" / "table.md").read_text().strip() in text
+    stage3 = json.loads((out / "stage3_sft" / "metrics.json").read_text())
+    assert f"| 3: instruction tuning | training set | {stage3['train_samples']} |" in text
+    assert f"| report | held-out set | 4 | – | {out / 'data' / 'heldout' / 'emocue.jsonl'} |" in text
+    assert "| 3: instruction tuning | 3 steps, learning rate" in text
+    assert f'AutoModel.from_pretrained("{out / "checkpoint"}", trust_remote_code=True)' in text
+
+
 def test_rerun_skips_finished_steps(demo_run, capsys):
     out, argv = demo_run
     before = (out / "predictions_trained.jsonl").stat().st_mtime_ns
@@ -98,6 +134,11 @@ def test_rl_adds_stage4_and_its_row(demo_run, capsys):
     run = json.loads((out / "predictions_rl.run.json").read_text())  # written by `xemogpt describe`
     assert len(preds) == 4 and run["pid"] != os.getpid() and run["model_class"].startswith("transformers_modules.")
     assert rl_row in (out / "report" / "example.md").read_text()
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(out / "stage4_grpo" / "merged" / "README.md")  # its card holds its report row's numbers
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == _card_metrics_of(table, rl_row)
+    assert "| 4: GRPO, cue-level rewards | 2 steps" in card.text
 
 
 def test_cue_naming_check_on_generator_texts():

@@ -13,7 +13,8 @@ Steps (each prints a banner; finished steps are skipped on a rerun unless ``forc
 7. describe  the checkpoints (stage 4's too with ``rl``) reloaded with ``AutoModel/AutoProcessor.from_pretrained(..., trust_remote_code=True)``
              in a fresh Python process each, describing the held-out clips
 8. report    EmoCue-360 (offline rules extractor + all-MiniLM-L6-v2) and BLEU-1/4, CIDEr for both; cue-naming check;
-             ``report/``: table.json, table.md, example.md/.html + frames.png, loss_curves.png, summary.json
+             ``report/``: table.json, table.md, example.md/.html + frames.png, loss_curves.png, summary.json; the
+             trained checkpoints' model cards (``README.md``, held-out figures from table.json as ``model-index``)
 
 The training steps call the very entry points of the real recipe (``main(argv)`` of each stage with its tiny YAML
 config and command-line overrides), only with shorter schedules.
@@ -258,6 +259,68 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
     return {"rows": rows, "cue_naming": cue_rows, "table_md": table_md, "report": str(report)}
 
 
+DEMO_INTENDED_USE = (
+    "Trying the XEmoGPT recipe end to end offline (`xemogpt demo`): loading a remote-code checkpoint, describing "
+    "clips, scoring descriptions with EmoCue-360. Not for describing real people."
+)
+DEMO_LIMITATIONS = (
+    "Trained on **synthetic clips only** (rendered faces, scenes and tones from `training/data/synthetic.py`, "
+    "described by a template generator) with tiny random backbones: it names the generator's cues on clips like "
+    "those and is not a model of real human emotion. Its descriptions can name cues that are not in the clip; "
+    "emotion inferred from behaviour must not be used to make decisions about people."
+)
+CARD_STAGES = {"trained": ("stage1_vecb", "stage2_aecb", "stage3_sft"),
+               "rl": ("stage1_vecb", "stage2_aecb", "stage3_sft", "stage4_grpo")}
+
+
+def card_metrics(table: dict, row: str) -> dict:
+    """The held-out figures of report row ``row`` as the card's metrics: its Table II scores (without sample and
+    support counts) and its cue-naming figures, both read from ``report/table.json``."""
+    scores = {k: v for k, v in table["rows"][row].items() if k != "num_samples" and not k.endswith("_support")}
+    naming = table["cue_naming"][row]
+    return {**scores, "cue_accuracy": naming["cue_accuracy"], "emotion_accuracy": naming["emotion_accuracy"],
+            "per_factor": naming.get("per_factor") or {}}
+
+
+def step_card(cfg: DemoConfig, systems: dict[str, Path]) -> list[Path]:
+    """``README.md`` of each trained checkpoint the report scores (``checkpoint/``, and stage 4's ``merged/`` with
+    ``rl``): its held-out figures read from ``report/table.json`` (the report's own file) as the ``model-index``, the
+    report's tables, the data and settings of the stage runs it came from."""
+    from hub_cards.cards import tiny_backbones, write_model_card
+    from training.model_card import STAGE_LABELS, earlier_stages, run_settings
+
+    report = cfg.out / "report"
+    table = json.loads((report / "table.json").read_text())
+    heldout = cfg.out / "data" / "heldout" / "emocue.jsonl"
+    written = []
+    for name, stages in CARD_STAGES.items():
+        if name not in systems or ROW_NAMES[name] not in table["rows"]:
+            continue
+        ckpt, last = systems[name], cfg.out / stages[-1]
+        data = earlier_stages(last / "merged") + [{"stage": "report", "name": "held-out set",
+                                                    "records": table["num_heldout"], "source": str(heldout)}]
+        recipe = {STAGE_LABELS[s]: run_settings(cfg.out / s) for s in stages}
+        recipe.update({"stage configs": ", ".join(f"training/configs/{recipe_runs.TINY_STAGES[s.split('_')[0]][1]}"
+                                                  for s in stages) + " with the demo's overrides",
+                       "synthetic data": f"{cfg.n_train} training / {cfg.n_heldout} held-out clips, seed {cfg.seed}"})
+        results = {"dataset": "synthetic EmoCue held-out clips", "dataset_type": "synthetic-emocue",
+                   "split": "heldout", "metrics": card_metrics(table, ROW_NAMES[name]),
+                   "notes": f"{table['num_heldout']} held-out synthetic clips ({heldout}), described by this "
+                            "checkpoint in a fresh process (`xemogpt describe`). EmoCue-360 with the offline rules "
+                            "extractor and all-MiniLM-L6-v2, BLEU/CIDEr against the reference descriptions; "
+                            "`cue_accuracy`: fraction of the clips' actual cues the explanation names, "
+                            "`emotion_accuracy`: the emotion named last is the clip's. From `report/table.json`."}
+        written.append(write_model_card(
+            ckpt, model_name=ROW_NAMES[name],
+            base_models={**tiny_backbones(), "base_model": str(cfg.out / "untrained")},
+            training_data=data, recipe=recipe, results=results, intended_use=DEMO_INTENDED_USE,
+            limitations=DEMO_LIMITATIONS, license="apache-2.0",
+            source=f"trained by `xemogpt demo` in {cfg.out} (stages {', '.join(s[5] for s in stages)})",
+            extra_sections={"Demo report (held-out synthetic clips)": (report / "table.md").read_text()}))
+        print(f"  model card {written[-1]}")
+    return written
+
+
 # ---------------------------------------------------------------------------------------------------------- driver
 def run_demo(cfg: DemoConfig) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -301,6 +364,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     timings["report"] = 0.0
     timings["total"] = time.perf_counter() - t0
     result = step_report(cfg, preds, figures, timings)
+    result["cards"] = [str(p) for p in step_card(cfg, {"trained": ckpt, **systems})]
     timings["report"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     R_summary = cfg.out / "report" / "summary.json"

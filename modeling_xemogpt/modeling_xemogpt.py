@@ -111,6 +111,8 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         self.language_model = (
             language_model if language_model is not None else AutoModelForCausalLM.from_config(config.text_config)
         )
+        if config.text_lora:
+            self._inject_text_lora(config.text_lora)
         self.freeze_encoders()
         self.post_init()
         if self.generation_config is not None:
@@ -367,6 +369,32 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
             if expected != got:
                 raise ValueError(f"{name} weights do not fit this model's {name}: shapes {got} vs expected {expected}")
             target.load_state_dict(state)
+        return self
+
+    def _inject_text_lora(self, settings: dict):
+        """PEFT LoRA layers inside the LLM (``config.text_lora``), injected without a ``PeftModel`` wrapper so the
+        checkpoint stays an ordinary transformers checkpoint whose state dict holds the A/B factors."""
+        from peft import LoraConfig, inject_adapter_in_model
+
+        lora = LoraConfig(
+            r=settings["r"], lora_alpha=settings["lora_alpha"], lora_dropout=settings.get("lora_dropout", 0.0),
+            target_modules=list(settings["target_modules"]), bias="none",
+        )
+        inject_adapter_in_model(lora, self.language_model)
+
+    def merge_text_lora(self):
+        """Fold unmerged LoRA factors of the LLM (``config.text_lora``) into its weights, ``W + (alpha/r) B A``, and
+        drop the LoRA layers: the model becomes a plain one that training stages can put their own adapter on."""
+        if not self.config.text_lora:
+            return self
+        from peft.tuners.lora import LoraLayer
+
+        for name, module in list(self.language_model.named_modules()):
+            if isinstance(module, LoraLayer):
+                module.merge()
+                parent_name, _, child = name.rpartition(".")
+                setattr(self.language_model.get_submodule(parent_name), child, module.get_base_layer())
+        self.config.text_lora = None
         return self
 
     def lora_config(self, **overrides):

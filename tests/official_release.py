@@ -76,8 +76,15 @@ def _randomise(module: nn.Module, generator: torch.Generator) -> None:
         param.data.normal_(0.0, 0.05, generator=generator)
 
 
-def build_release(folder: Path) -> ReleaseFixture:
-    """Write ``folder/backbones/{clip,hubert,qwen3}``, ``folder/full.ckpt`` and ``folder/trainable.ckpt``."""
+TINY_CLIP_TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, vocab_size=99)
+
+
+def build_release(folder: Path, vision: dict = _TINY_VISION, clip_text: dict = TINY_CLIP_TEXT, audio: dict = _TINY_AUDIO,
+                  text: dict = _TINY_TEXT, projection_dim: int = 24, head_dim: int = HEAD_DIM, lora_r: int = LORA_R,
+                  lora_alpha: int = LORA_ALPHA) -> ReleaseFixture:
+    """Write ``folder/backbones/{clip,hubert,qwen3}``, ``folder/full.ckpt`` and ``folder/trainable.ckpt``.
+
+    Sizes default to the tiny preset; ``benchmarks/bench_convert_memory.py`` passes the paper's widths."""
     from peft import LoraConfig, get_peft_model
     from transformers import (
         CLIPConfig, CLIPImageProcessor, CLIPModel, HubertConfig, HubertModel, Qwen3Config, Qwen3ForCausalLM,
@@ -91,15 +98,14 @@ def build_release(folder: Path) -> ReleaseFixture:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(1)
     backbones = folder / "backbones"
-    text_tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, vocab_size=99)
-    clip = CLIPModel(CLIPConfig(vision_config=_TINY_VISION, text_config=text_tower, projection_dim=24)).eval()
+    clip = CLIPModel(CLIPConfig(vision_config=vision, text_config=clip_text, projection_dim=projection_dim)).eval()
     clip.save_pretrained(backbones / "clip")
     CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(backbones / "clip")
-    hubert = HubertModel(HubertConfig(**_TINY_AUDIO)).eval()
+    hubert = HubertModel(HubertConfig(**audio)).eval()
     hubert.save_pretrained(backbones / "hubert")
     Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
                              return_attention_mask=True).save_pretrained(backbones / "hubert")
-    qwen = Qwen3ForCausalLM(Qwen3Config(**_TINY_TEXT)).eval()
+    qwen = Qwen3ForCausalLM(Qwen3Config(**text)).eval()
     qwen.save_pretrained(backbones / "qwen3")
     build_tiny_tokenizer().save_pretrained(backbones / "qwen3")
 
@@ -113,14 +119,14 @@ def build_release(folder: Path) -> ReleaseFixture:
     visual_llm_project, audio_llm_project = nn.Linear(vision_hidden, text_hidden), nn.Linear(audio_hidden, text_hidden)
     heads = {
         "visual_encoder.attention_pooling.attn_vector": torch.randn(vision_hidden, generator=generator),
-        **{f"visual_encoder.visual_project.{k}": v for k, v in nn.Linear(vision_hidden, HEAD_DIM).state_dict().items()},
-        **{f"visual_encoder.text_project.{k}": v for k, v in nn.Linear(24, HEAD_DIM).state_dict().items()},
+        **{f"visual_encoder.visual_project.{k}": v for k, v in nn.Linear(vision_hidden, head_dim).state_dict().items()},
+        **{f"visual_encoder.text_project.{k}": v for k, v in nn.Linear(projection_dim, head_dim).state_dict().items()},
         **{f"visual_encoder.temporal_disc_head.{k}": v for k, v in
-           nn.Sequential(nn.Linear(HEAD_DIM, HEAD_DIM), nn.ReLU(), nn.Linear(HEAD_DIM, 1)).state_dict().items()},
+           nn.Sequential(nn.Linear(head_dim, head_dim), nn.ReLU(), nn.Linear(head_dim, 1)).state_dict().items()},
         **{f"visual_encoder.frame_reconstructor.{k}": v for k, v in nn.Linear(vision_hidden, vision_hidden).state_dict().items()},
-        **{f"audio_encoder.audio_project.{k}": v for k, v in nn.Linear(audio_hidden, HEAD_DIM).state_dict().items()},
+        **{f"audio_encoder.audio_project.{k}": v for k, v in nn.Linear(audio_hidden, head_dim).state_dict().items()},
     }
-    llm = get_peft_model(qwen, LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.05, bias="none",
+    llm = get_peft_model(qwen, LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.05, bias="none",
                                           target_modules=["q_proj", "k_proj", "v_proj"], task_type="CAUSAL_LM")).eval()
     trainable = [vecb_layers, aecb_layers, visual_llm_project, audio_llm_project]
     for module in trainable:

@@ -171,11 +171,12 @@ def check_bridges(cfg, config) -> dict:
                                   "model.config_overrides); drop one of the two")
             continue
         if not path:
-            if cfg.bridges.allow_random:
-                continue
+            if cfg.bridges.allow_random or cfg.model.get("base_model"):
+                continue  # random, or the trained bridges of model.base_model (e.g. a converted release)
             raise ConfigError(
                 f"bridges.{name} is not set: stage 3 starts {name.upper()} from the output of {stage}; pass "
-                f"--bridges.{name} DIR, or --bridges.allow_random true to start from random weights"
+                f"--bridges.{name} DIR, --model.base_model CHECKPOINT (its own bridges), or --bridges.allow_random "
+                "true to start from random weights"
             )
         p = Path(path)
         if not p.is_dir():
@@ -349,6 +350,8 @@ def run(cfg) -> dict:
     if bridges:
         model.load_bridges(vecb=bridges.get("vecb"), aecb=bridges.get("aecb"))
         print_main(state, f"[{STAGE}] bridges initialised from {bridges}")
+    elif cfg.model.get("base_model"):
+        print_main(state, f"[{STAGE}] bridges from model.base_model {cfg.model.base_model}")
     else:
         logger.warning("stage 3 starts VECB/AECB from random weights (bridges.allow_random)")
     peft_config = lora_config_from_section(model, cfg.lora)

@@ -176,7 +176,7 @@ def convert_official_checkpoint(checkpoint, vision, audio, text, out, lora_alpha
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConversionError(f"{out}: output directory exists and is not empty (pass --overwrite to replace it)")
     state = load_release_state_dict(checkpoint)
-    processor = XEmoGPTProcessor.from_components(vision=vision, audio=audio, text=text)
+    processor = XEmoGPTProcessor.from_components(vision=vision, audio=audio, text=text, prompt_style="official")
     config = official_config(state, vision, audio, text, processor.tokenizer, lora_alpha, merge_lora)
     with torch.device("meta"):
         skeleton = XEmoGPTForConditionalGeneration(config)

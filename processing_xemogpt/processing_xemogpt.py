@@ -190,8 +190,9 @@ class XEmoGPTProcessor(ProcessorMixin):
     def from_components(cls, vision, audio, text, num_frames: int = 16, prompt_style: str = "xemogpt",
                         frame_sampling: str | None = None, **kwargs) -> "XEmoGPTProcessor":
         """Build from pretrained components (Hub ids or local paths): the image size and normalisation of ``vision``'s
-        CLIP image processor, the feature extractor of ``audio`` (forced to 16 kHz, normalised, with attention mask;
-        its conv stack read from its config) and the tokenizer of ``text``. ``<video>``/``<audio>`` are appended as
+        CLIP image processor, the feature extractor of ``audio`` (forced to 16 kHz with attention mask, and normalised
+        except in the official style, which keeps the backbone's own ``do_normalize``; its conv stack read from its
+        config) and the tokenizer of ``text``. ``<video>``/``<audio>`` are appended as
         special tokens when missing (in that order, as ``XEmoGPTForConditionalGeneration.from_components`` does, so
         both get the same ids), a pad token is set when missing, and the XEmoGPT chat template is set on the
         tokenizer when it has none. ``prompt_style="official"`` (converted checkpoints of the authors' release) also
@@ -206,7 +207,8 @@ class XEmoGPTProcessor(ProcessorMixin):
 
         def load_feature_extractor(name):
             try:
-                return hubert_feature_extractor(Wav2Vec2FeatureExtractor.from_pretrained(name).to_dict())
+                return hubert_feature_extractor(Wav2Vec2FeatureExtractor.from_pretrained(name).to_dict(),
+                                                keep_normalization=prompt_style == "official")
             except OSError:  # a HuBERT checkpoint without preprocessor_config.json: its config.json proves it exists
                 AutoConfig.from_pretrained(name)
                 return hubert_feature_extractor()
@@ -240,7 +242,8 @@ class XEmoGPTProcessor(ProcessorMixin):
                 num_frames=int(processor_dict.get("num_frames", 16)))
         else:
             video_processor = XEmoGPTVideoProcessor.from_pretrained(pretrained_model_name_or_path, **kwargs)
-        feature_extractor = hubert_feature_extractor(processor_dict.get("feature_extractor"))
+        # what this package saved is kept as it is (do_normalize was decided when the processor was built)
+        feature_extractor = hubert_feature_extractor(processor_dict.get("feature_extractor"), keep_normalization=True)
         tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **kwargs)
         return [video_processor, feature_extractor, tokenizer]
 

@@ -14,7 +14,7 @@ waveform and HuBERT inputs), ``teacher_forced.pt`` (loss and logits of their ``f
 This script converts both checkpoints (LoRA kept and merged), loads each with ``AutoModel`` / ``AutoProcessor``,
 builds the inputs through the processor from the media files (the official prompt style), and reports the
 differences: prompt ids, pixels, waveform, media tokens, teacher-forced loss and logits, next-token logits, greedy
-tokens. It writes ``parity.json`` and ``parity.md`` into ``--out``. Nothing of the authors' code is imported here.
+tokens. It writes ``parity_{wav,mp4}.json`` and ``.md`` into ``--out``. Nothing of the authors' code is imported here.
 """
 
 from __future__ import annotations
@@ -45,10 +45,12 @@ def measure(ckpt_dir: Path, ref: Path, args) -> dict:
     model = AutoModel.from_pretrained(ckpt_dir, trust_remote_code=True).eval()
     processor = AutoProcessor.from_pretrained(ckpt_dir, trust_remote_code=True)
     media = torch.load(ref / "media.pt", weights_only=False)
-    teacher = torch.load(ref / "teacher_forced.pt", weights_only=False)
-    next_token = torch.load(ref / "next_token.pt", weights_only=False)
-    greedy = torch.load(ref / "greedy.pt", weights_only=False)
-    tokens = json.loads((ref / "tokens.json").read_text())
+    outputs = ref / args.audio_variant if (ref / args.audio_variant).is_dir() else ref  # the run with that audio
+    teacher = torch.load(outputs / "teacher_forced.pt", weights_only=False)
+    next_token = torch.load(outputs / "next_token.pt", weights_only=False)
+    greedy = torch.load(outputs / "greedy.pt", weights_only=False)
+    tokens = json.loads((outputs / "tokens.json").read_text())
+    authors_input_values = media[f"input_values_{args.audio_variant}"]
 
     messages = processor.build_messages(video=args.video, audio=args.audio, subtitle=args.subtitle)
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
@@ -67,7 +69,7 @@ def measure(ckpt_dir: Path, ref: Path, args) -> dict:
         "video_tokens": n_video,
         "answer_ids_equal": answered["input_ids"][0, len(ids):].tolist() == tokens["target_ids"],
         "pixels_max_abs_diff": _max_abs(prompt["pixel_values_videos"][0], media["pixel_values"]),
-        "waveform_max_abs_diff": _max_abs(prompt["input_values"][0], media["input_values_wav"][0]),
+        "waveform_max_abs_diff": _max_abs(prompt["input_values"][0], authors_input_values[0]),
     }
     labels = answered["input_ids"].clone()
     labels[:, : len(ids)] = -100
@@ -92,7 +94,7 @@ def measure(ckpt_dir: Path, ref: Path, args) -> dict:
     with torch.no_grad():
         exact = dict(prompt)
         exact["pixel_values_videos"] = media["pixel_values"][None]
-        exact["input_values"] = media["input_values_wav"]
+        exact["input_values"] = authors_input_values
         exact.pop("audio_attention_mask", None)
         report["next_token_logits_max_abs_diff_authors_media"] = _max_abs(
             model(**exact).logits[:, -1], next_token["next_token_logits"])
@@ -107,6 +109,8 @@ def main(argv=None) -> int:
     parser.add_argument("--audio", required=True)
     parser.add_argument("--subtitle", required=True)
     parser.add_argument("--answer", required=True)
+    parser.add_argument("--audio-variant", default="wav", choices=["wav", "mp4"],
+                        help="which of the authors' runs --audio corresponds to (their audio from the .wav or the .mp4)")
     parser.add_argument("--lora-alpha", type=int, default=32)
     parser.add_argument("--out", type=Path, default=Path("docs/results/official_parity"))
     args = parser.parse_args(argv)
@@ -122,12 +126,13 @@ def main(argv=None) -> int:
             results[name] = measure(out, args.reference, args)
             print(name, json.dumps(results[name]))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "parity.json").write_text(json.dumps(results, indent=2) + "\n")
+    results = {"audio": args.audio, "video": args.video, "checkpoints": results}
+    (args.out / f"parity_{args.audio_variant}.json").write_text(json.dumps(results, indent=2) + "\n")
     rows = ["| checkpoint | prompt ids | answer ids | pixels max abs Δ | waveform max abs Δ | media tokens max abs Δ | "
             "loss (authors) | loss abs Δ | teacher-forced logits max abs Δ | next-token logits max abs Δ "
             "(authors' media tensors) | 24 greedy tokens |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for name, r in results.items():
+    for name, r in results["checkpoints"].items():
         rows.append(
             f"| {name} | {'equal' if r['prompt_ids_equal'] else 'DIFFER'} ({r['prompt_tokens']}) | "
             f"{'equal' if r['answer_ids_equal'] else 'DIFFER'} | {r['pixels_max_abs_diff']:.2e} | "
@@ -135,7 +140,7 @@ def main(argv=None) -> int:
             f"({r['authors_loss']:.6f}) | {r['loss_abs_diff']:.2e} | {r['teacher_forced_logits_max_abs_diff']:.2e} | "
             f"{r['next_token_logits_max_abs_diff']:.2e} ({r['next_token_logits_max_abs_diff_authors_media']:.2e}) | "
             f"{'equal' if r['greedy_equal'] else 'DIFFER'} |")
-    (args.out / "parity.md").write_text("\n".join(rows) + "\n")
+    (args.out / f"parity_{args.audio_variant}.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
     return 0
 

@@ -380,3 +380,22 @@ def test_describer_describe_uses_the_official_prompt(official_checkpoint, mp4_no
     assert seen[0]["input_ids"][0].tolist() == authors_ids(proc.tokenizer, "", None, 16, proc.video_token_id,
                                                            proc.audio_token_id)
     assert [frame_index_of(np.asarray(f)) for f in desc.frames] == np.linspace(0, 31, 16, dtype=int).tolist()
+
+
+def test_official_style_keeps_the_audio_backbones_own_normalisation(tmp_path):
+    """The authors feed HuBERT what the backbone's preprocessor_config.json says; the xemogpt style always normalises.
+    The choice survives save/load."""
+    from transformers import CLIPImageProcessor, Wav2Vec2FeatureExtractor
+
+    from processing_xemogpt import XEmoGPTProcessor
+    from processing_xemogpt.tokenization_tiny import build_tiny_tokenizer
+
+    CLIPImageProcessor().save_pretrained(tmp_path / "clip")
+    Wav2Vec2FeatureExtractor(do_normalize=False, return_attention_mask=True).save_pretrained(tmp_path / "hubert")
+    build_tiny_tokenizer().save_pretrained(tmp_path / "qwen")
+    for style, expected in (("official", False), ("xemogpt", True)):
+        processor = XEmoGPTProcessor.from_components(tmp_path / "clip", tmp_path / "hubert", tmp_path / "qwen",
+                                                     prompt_style=style)
+        assert processor.feature_extractor.do_normalize is expected, style
+        processor.save_pretrained(tmp_path / style)
+        assert XEmoGPTProcessor.from_pretrained(tmp_path / style).feature_extractor.do_normalize is expected, style

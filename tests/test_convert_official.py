@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,8 @@ import torch
 from modeling_xemogpt.convert_official import ConversionError, convert_official_checkpoint
 from tests.official_release import LORA_ALPHA, LORA_R, build_release
 from xemogpt_cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +145,45 @@ def test_unreadable_and_unsafe_files_are_refused(release, tmp_path):
                          (tmp_path / "absent.ckpt", "checkpoint file not found")):
         with pytest.raises(ConversionError, match=re.escape(f"{path}: {reason}")):
             convert_official_checkpoint(path, release.vision, release.audio, release.text, tmp_path / "o")
+
+
+def test_stage3_and_stage4_start_from_a_converted_checkpoint(converted, tmp_path):
+    """A converted release is a starting point: stage 3 trains on the user's records from it (its own bridges, its
+    unmerged LoRA folded in first, its official prompt style) and stage 4 continues from stage 3's merged output."""
+    from transformers import AutoModel, AutoProcessor
+
+    from conftest import synthetic_split
+    from training.stage3_sft import main as stage3
+    from training.stage4_grpo import main as stage4
+
+    synthetic_split(tmp_path, 10, 8, seed=3, workers=1)
+    cfg = ROOT / "training" / "configs"
+    common = ["--data.train", str(tmp_path / "train.jsonl"), "--data.eval", "null", "--cache.dir", str(tmp_path / "cache"),
+              "--disable_tqdm", "true", "--max_steps", "2", "--per_device_train_batch_size", "4"]
+    figures = stage3(["--config", str(cfg / "stage3_tiny.yaml"), "--model.base_model", str(converted[False]),
+                      "--model.config_overrides", "{}", "--bridges.vecb", "null", "--bridges.aecb", "null",
+                      "--output_dir", str(tmp_path / "s3"), "--save_strategy", "no", *common])
+    assert figures["global_step"] == 2
+    merged = tmp_path / "s3" / "merged"
+    model = AutoModel.from_pretrained(merged, trust_remote_code=True)
+    assert model.config.bridge_layer_type == "backbone" and model.config.text_lora is None
+    assert AutoProcessor.from_pretrained(merged, trust_remote_code=True).prompt_style == "official"
+    release_vecb = load(converted[False]).vecb.state_dict()
+    moved = [k for k, v in model.vecb.state_dict().items() if not torch.equal(v, release_vecb[k])]
+    assert moved, "stage 3 trained the release's VECB"
+    figures = stage4(["--config", str(cfg / "stage4_tiny.yaml"), "--model.base_model", str(merged),
+                      "--output_dir", str(tmp_path / "s4"), "--logging_steps", "1", "--max_completion_length", "16",
+                      *common])
+    assert figures["global_step"] == 2
+    assert (tmp_path / "s4" / "merged" / "config.json").is_file()
+
+
+def test_describe_a_clip_with_the_converted_release(converted, mp4_with_audio, capsys):
+    """`xemogpt describe --model` on a converted release: the official prompt (checked in test_processing_official),
+    greedy by default, or the checkpoint's own decoding (the authors' beam-5 sampling)."""
+    for decoding in ("greedy", "checkpoint"):
+        code = main(["describe", str(mp4_with_audio), "--model", str(converted[True]), "--subtitle", "Oh, okay.",
+                     "--max-new-tokens", "6", "--decoding", decoding, "--json"])
+        assert code == 0, capsys.readouterr().err
+        record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert record["id"] and record.get("error") is None and isinstance(record["explanation"], str), record

@@ -212,8 +212,15 @@ def emotion_from_cues(cues: dict) -> str | None:
 class Describer:
     """Describe clips with one loaded model: ``Describer(model).describe("clip.mp4")``."""
 
+    DECODINGS = ("greedy", "checkpoint")
+
     def __init__(self, model: str | os.PathLike | None = None, *, device: str = "cpu", max_new_tokens: int = 128,
-                 seed: int = 0, loaded: tuple | None = None):
+                 seed: int = 0, loaded: tuple | None = None, decoding: str = "greedy"):
+        """``decoding``: ``"greedy"`` (deterministic, the default) or ``"checkpoint"`` (the model's own
+        ``generation_config.json``, e.g. the authors' beam-5 sampling in a converted release)."""
+        if decoding not in self.DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(self.DECODINGS)}, got {decoding!r}")
+        self.decoding = decoding
         if loaded is not None:
             self.model, self.processor = loaded[0], loaded[1]
             self.name = loaded[2] if len(loaded) > 2 else type(self.model).__name__
@@ -277,7 +284,8 @@ class Describer:
         inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
         prompt_len = inputs["input_ids"].shape[1]
         with torch.inference_mode():
-            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+            search = dict(do_sample=False, num_beams=1) if self.decoding == "greedy" else {}
+            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **search,
                                             min_new_tokens=self.min_new_tokens,
                                             suppress_tokens=self._suppressed_tokens(), **self._eos_kwargs())
         new = generated[:, prompt_len:]

@@ -4,14 +4,20 @@ Measures, with random weights built from ``XEmoGPTConfig.from_preset("paper")`` 
 ``--vision/--audio/--text PATH``), bf16 + SDPA:
 
 * stage 3 (§III-D3): one AdamW step at batch 8 x ~800 tokens (16 video tokens + 12 s of audio = 599 audio tokens +
-  text, loss on 128 answer tokens), frozen towers fed pixels and waveforms, gradient checkpointing on: step time and
-  peak memory, side by side with checkpointing off (the naive way: the memory ratio is what checkpointing buys);
+  text, loss on 128 answer tokens), frozen towers fed pixels and waveforms, gradient checkpointing on, the LM head
+  on the answer positions only (``logits_to_keep=loss_positions(labels)``, as stage 3 trains): step time and peak
+  memory, side by side with checkpointing off (the naive way: the memory ratio is what checkpointing buys);
+* the LM head side by side (``--compare-lm-head``, default on): the same stage-3 steps with the logits of the answer
+  positions only and of all 8 x 800 positions over the 151,936-token vocabulary (the naive way), each in a process
+  of its own (``--stage3-only``) so that each peak (GPU memory, or the process's peak RSS on CPU) is its own; the
+  first step's loss of both ways is reported too (same weights, same batch: it must agree);
 * ``generate``: tokens/s for 128 new tokens of one clip with the KV cache;
 * batched describe: clips/s for a batch of clips (media encoded, 128 new tokens each).
 
 Only torch, transformers, peft and this repository's ``modeling_xemogpt`` are imported (no media decoding: pixels,
 waveforms and token ids are synthetic tensors of the right shapes). On a machine without CUDA, or with ``--smoke``,
-a one-layer-per-tower variant with tiny widths runs the same code in seconds (the CI smoke test).
+a one-layer-per-tower variant with tiny widths (but the paper's vocabulary of 151,936 tokens, media and sequence
+shapes) runs the same code (the CI smoke test runs it at smaller shapes).
 
     python benchmarks/bench_paper_size.py --out results.json          # paper widths on a GPU
     python benchmarks/bench_paper_size.py --smoke --out smoke.json     # one layer per tower, CPU
@@ -35,12 +41,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 GiB = 1024**3
-SMOKE_OVERRIDES = dict(  # one layer per tower, tiny widths; media shapes and the conv front end stay the paper's
+LM_HEAD_WAYS = ("answer", "all")
+SMOKE_OVERRIDES = dict(  # one layer per tower, tiny widths; vocabulary, media shapes and the conv front end stay the paper's
     vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
     audio_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                       conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2),
     text_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
-                     num_key_value_heads=1, head_dim=32, vocab_size=1024, bos_token_id=None, eos_token_id=2,
+                     num_key_value_heads=1, head_dim=32, vocab_size=151_936, bos_token_id=None, eos_token_id=2,
                      pad_token_id=0),
     bridge_num_heads=2, video_token_id=1000, audio_token_id=1001, pad_token_id=0, lora_r=16, lora_alpha=16,
 )
@@ -62,6 +69,11 @@ def parse_args(argv=None):
     ap.add_argument("--describe-batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2, help="timed generate/describe runs (best is reported)")
     ap.add_argument("--compare-no-checkpointing", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--lm-head", choices=LM_HEAD_WAYS, default="answer",
+                    help="stage-3 logits: of the answer positions only (as stage 3 trains) or of all positions")
+    ap.add_argument("--compare-lm-head", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run the stage-3 steps both ways, each in a process of its own (clean peaks)")
+    ap.add_argument("--stage3-only", action="store_true", help="measure the stage-3 steps only (no generation)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args(argv)
@@ -185,7 +197,7 @@ def timed_generate(model, inputs, new_tokens, repeats, device) -> dict:
             "decode_tokens_per_s": (new_tokens - 1) / max(total - first, 1e-9)}
 
 
-def train_steps(model, optimizer, inputs, steps, device, dtype) -> list[float]:
+def train_steps(model, optimizer, inputs, steps, device, dtype, losses: list | None = None) -> list[float]:
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     times = []
     for _ in range(steps):
@@ -198,9 +210,21 @@ def train_steps(model, optimizer, inputs, steps, device, dtype) -> list[float]:
         optimizer.zero_grad(set_to_none=True)
         sync(device)
         times.append(time.perf_counter() - start)
+        if losses is not None:
+            losses.append(float(loss.detach()))
     if not torch.isfinite(loss):
         raise RuntimeError(f"training loss is {float(loss)}")
     return times
+
+
+def lm_head_inputs(inputs: dict, way: str) -> dict:
+    """The stage-3 inputs for one way of computing the logits: ``answer`` adds ``logits_to_keep`` (the answer
+    positions, ``loss_positions(labels)``: what stage 3 trains with), ``all`` leaves every position to the LM head."""
+    from modeling_xemogpt import loss_positions
+
+    if way == "all":
+        return inputs
+    return {**inputs, "logits_to_keep": loss_positions(inputs["labels"])}
 
 
 def set_checkpointing(model, on: bool) -> None:
@@ -228,11 +252,16 @@ def stage3(model, inputs, args, device, dtype, tokens: int) -> dict:
     result = {"lora_r": model.config.lora_r, "lora_targets": list(model.config.lora_target_modules),
               "trainable_parameters": count(trainable),
               "trainable_dtypes": sorted({str(p.dtype).removeprefix("torch.") for p in trainable})}
+    result["lm_head"] = args.lm_head
+    inputs = lm_head_inputs(inputs, args.lm_head)
     modes = [("checkpointing", True)] + ([("no_checkpointing", False)] if args.compare_no_checkpointing else [])
     for name, on in modes:
         set_checkpointing(model, on)
         try:
-            train_steps(peft_model, optimizer, inputs, 2, device, dtype)  # warm-up (allocates AdamW's state)
+            losses = []
+            train_steps(peft_model, optimizer, inputs, 2, device, dtype, losses)  # warm-up (allocates AdamW's state)
+            if name == "checkpointing":
+                result["first_step_loss"] = losses[0]  # the initial weights' loss on this batch
             reset_peak(device)
             times = train_steps(peft_model, optimizer, inputs, args.steps, device, dtype)
         except torch.OutOfMemoryError as exc:
@@ -250,12 +279,47 @@ def stage3(model, inputs, args, device, dtype, tokens: int) -> dict:
     return result
 
 
+def compare_lm_head(args) -> dict:
+    """The stage-3 steps (gradient checkpointing on) with the logits of the answer positions only and of all
+    positions, each in a fresh process of this script (``--stage3-only``) so that each peak is its own: peak
+    memory and step time both ways, their ratios, and the first step's loss of each (same weights and batch)."""
+    import subprocess
+    import tempfile
+
+    forwarded = ["--batch-size", str(args.batch_size), "--tokens", str(args.tokens), "--answer-tokens",
+                 str(args.answer_tokens), "--audio-seconds", str(args.audio_seconds), "--steps", str(args.steps),
+                 "--seed", str(args.seed), "--stage3-only", "--no-compare-lm-head", "--no-compare-no-checkpointing"]
+    forwarded += ["--smoke"] if args.smoke else []
+    forwarded += ["--dtype", args.dtype] if args.dtype else []
+    if args.vision:
+        forwarded += ["--vision", args.vision, "--audio", args.audio, "--text", args.text]
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for way in LM_HEAD_WAYS:
+            path = Path(tmp) / f"{way}.json"
+            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *forwarded, "--lm-head", way,
+                                   "--out", str(path)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                out[way] = {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
+                continue
+            s3 = json.loads(path.read_text())["stage3"]
+            out[way] = {"first_step_loss": s3.get("first_step_loss"), **s3["checkpointing"]}
+    answer, full = out.get("answer", {}), out.get("all", {})
+    if "error" not in answer and "error" not in full:
+        out["first_step_loss_abs_diff"] = abs(answer["first_step_loss"] - full["first_step_loss"])
+        out["step_time_ratio_all_vs_answer"] = full["step_time_s"] / answer["step_time_s"]
+        for key in ("peak_allocated_gib", "peak_reserved_gib", "process_peak_rss_gib"):
+            if answer.get(key) and full.get(key):
+                out[f"{key.removesuffix('_gib')}_ratio_answer_vs_all"] = answer[key] / full[key]
+    return out
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def main(argv=None) -> dict:
     args = parse_args(argv)
     t0 = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    smoke = args.smoke or (device.type == "cpu" and not args.vision)
+    smoke = args.smoke = args.smoke or (device.type == "cpu" and not args.vision)
     dtype = getattr(torch, args.dtype) if args.dtype else (torch.bfloat16 if device.type == "cuda" else torch.float32)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -277,23 +341,29 @@ def main(argv=None) -> dict:
                      "transformers": transformers.__version__, "peft": peft.__version__},
         "dtype": str(dtype).removeprefix("torch."), "attention": attention_used(model),
         "parameters": count(model.parameters()), "build_s": build_s, "seed": args.seed,
+        "vocab_size": model.config.text_config.vocab_size,
         "shapes": {"batch": args.batch_size, "tokens": tokens, "video_tokens": model.config.num_frames,
                    "audio_tokens": int((inputs["input_ids"][0] == model.config.audio_token_id).sum()),
                    "answer_tokens": args.answer_tokens, "frames": list(inputs["pixel_values_videos"].shape[1:]),
                    "audio_samples": inputs["input_values"].shape[1]},
     }
 
-    model.eval()
-    one = prompt_only(inputs, 1, args.answer_tokens)
-    g = timed_generate(model, one, args.new_tokens, args.repeats, device)
-    figures["generate"] = {"prompt_tokens": one["input_ids"].shape[1], **g, "tokens_per_s": g["new_tokens"] / g["seconds"]}
-    rows = min(args.describe_batch, args.batch_size)
-    batch = prompt_only(inputs, rows, args.answer_tokens)
-    reset_peak(device)
-    d = timed_generate(model, batch, args.new_tokens, args.repeats, device)
-    figures["describe"] = {"clips": rows, **d, "clips_per_s": rows / d["seconds"], **peak(device)}
+    if not args.stage3_only:
+        model.eval()
+        one = prompt_only(inputs, 1, args.answer_tokens)
+        g = timed_generate(model, one, args.new_tokens, args.repeats, device)
+        figures["generate"] = {"prompt_tokens": one["input_ids"].shape[1], **g,
+                               "tokens_per_s": g["new_tokens"] / g["seconds"]}
+        rows = min(args.describe_batch, args.batch_size)
+        batch = prompt_only(inputs, rows, args.answer_tokens)
+        reset_peak(device)
+        d = timed_generate(model, batch, args.new_tokens, args.repeats, device)
+        figures["describe"] = {"clips": rows, **d, "clips_per_s": rows / d["seconds"], **peak(device)}
 
     figures["stage3"] = stage3(model, inputs, args, device, dtype, tokens)
+    if args.compare_lm_head:
+        del model, inputs
+        figures["lm_head_comparison"] = compare_lm_head(args)
     figures["wall_time_s"] = time.perf_counter() - t0
     print_table(figures)
     if args.out:
@@ -315,8 +385,9 @@ def print_table(f: dict) -> None:
     print(f"stage 3 batch {sh['batch']} x {sh['tokens']} tokens ({sh['video_tokens']} video + {sh['audio_tokens']} "
           f"audio + text, {sh['answer_tokens']} answer tokens)\n")
     print("| measurement | value | peak memory (allocated / reserved) |\n|---|---:|---|")
-    for name, label in (("checkpointing", "stage-3 step, gradient checkpointing"),
-                        ("no_checkpointing", "stage-3 step, no checkpointing (naive)")):
+    head = "answer positions' logits" if s3.get("lm_head") == "answer" else "all positions' logits"
+    for name, label in (("checkpointing", f"stage-3 step, gradient checkpointing, {head}"),
+                        ("no_checkpointing", f"stage-3 step, no checkpointing (naive), {head}")):
         r = s3.get(name)
         if r is None:
             continue
@@ -325,20 +396,43 @@ def print_table(f: dict) -> None:
             continue
         print(f"| {label} | {r['step_time_s']:.3f} s ({r['tokens_per_s']:.0f} tokens/s) | "
               f"{gib(r['peak_allocated_gib'])} / {gib(r['peak_reserved_gib'])} |")
-    g, d = f["generate"], f["describe"]
-    print(f"| generate, 1 clip ({g['prompt_tokens']}-token prompt), {g['new_tokens']} new tokens, KV cache | "
-          f"{g['tokens_per_s']:.1f} tokens/s (media + prefill {g['prefill_s']:.3f} s, then "
-          f"{g['decode_tokens_per_s']:.1f} tokens/s) | |")
-    print(f"| describe, batch of {d['clips']} clips, {d['new_tokens']} new tokens | {d['clips_per_s']:.2f} clips/s | "
-          f"{gib(d['peak_allocated_gib'])} / {gib(d['peak_reserved_gib'])} |")
+    if "generate" in f:
+        g, d = f["generate"], f["describe"]
+        print(f"| generate, 1 clip ({g['prompt_tokens']}-token prompt), {g['new_tokens']} new tokens, KV cache | "
+              f"{g['tokens_per_s']:.1f} tokens/s (media + prefill {g['prefill_s']:.3f} s, then "
+              f"{g['decode_tokens_per_s']:.1f} tokens/s) | |")
+        print(f"| describe, batch of {d['clips']} clips, {d['new_tokens']} new tokens | {d['clips_per_s']:.2f} "
+              f"clips/s | {gib(d['peak_allocated_gib'])} / {gib(d['peak_reserved_gib'])} |")
+    c = f.get("lm_head_comparison")
+    if c:
+        print(f"\nLM head, stage-3 step with gradient checkpointing, each way in a process of its own "
+              f"(vocabulary {f['vocab_size']:,}):\n")
+        print("| logits of | step time | peak memory (allocated / reserved) | peak RSS of the process | first-step loss |"
+              "\n|---|---:|---|---:|---:|")
+        for way, label in (("answer", f"the {sh['answer_tokens']} answer positions per sample"),
+                           ("all", f"all {sh['tokens']} positions (naive)")):
+            r = c.get(way, {})
+            if "error" in r or not r:
+                print(f"| {label} | {r.get('error', 'not run')} | | | |")
+                continue
+            print(f"| {label} | {r['step_time_s']:.3f} s | {gib(r['peak_allocated_gib'])} / "
+                  f"{gib(r['peak_reserved_gib'])} | {gib(r.get('process_peak_rss_gib'))} | "
+                  f"{r['first_step_loss']:.6f} |")
+        if "first_step_loss_abs_diff" in c:
+            ratios = ", ".join(f"{k.removesuffix('_ratio_answer_vs_all').replace('_', ' ')} x {v:.3f}"
+                               for k, v in c.items() if k.endswith("_ratio_answer_vs_all"))
+            print(f"\nanswer positions only vs all positions: {ratios}; step time x "
+                  f"{1 / c['step_time_ratio_all_vs_answer']:.3f}; first-step loss |diff| "
+                  f"{c['first_step_loss_abs_diff']:.1e}")
     if "memory_ratio_without_vs_with_checkpointing" in s3:
         print(f"\ngradient checkpointing: peak memory / {s3['memory_ratio_without_vs_with_checkpointing']:.2f}, "
               f"step time x {s3['time_ratio_with_vs_without_checkpointing']:.2f}")
-    reserved = s3.get("checkpointing", {}).get("peak_reserved_gib")
+    # the process of its own is the clean figure (in this one the allocator still holds the describe run's blocks)
+    reserved = (c or {}).get("answer", {}).get("peak_reserved_gib") or s3.get("checkpointing", {}).get("peak_reserved_gib")
     if reserved is not None:
         verdict = "fits" if reserved + 0.5 <= 24 else "does not fit"
-        print(f"stage 3 with checkpointing {verdict} a 24 GiB GPU (peak reserved {reserved:.2f} GiB + ~0.5 GiB CUDA "
-              f"context)")
+        print(f"stage 3 with checkpointing and the answer positions' logits {verdict} a 24 GiB GPU (peak reserved "
+              f"{reserved:.2f} GiB + ~0.5 GiB CUDA context)")
     print(f"wall time {f['wall_time_s']:.1f} s")
 
 

@@ -10,7 +10,7 @@ from transformers import AutoConfig, AutoModel
 from .configuration_xemogpt import PAPER_BACKBONES, PRESETS, XEmoGPTConfig
 from .modeling_aecb import AECBForPretraining, AudioEmotionalCueBridge
 from .modeling_vecb import VECBForPretraining, VideoEmotionalCueBridge
-from .modeling_xemogpt import MODALITIES, XEmoGPTForConditionalGeneration, XEmoGPTPreTrainedModel
+from .modeling_xemogpt import MODALITIES, XEmoGPTForConditionalGeneration, XEmoGPTPreTrainedModel, loss_positions
 
 AutoConfig.register("xemogpt", XEmoGPTConfig, exist_ok=True)
 AutoModel.register(XEmoGPTConfig, XEmoGPTForConditionalGeneration, exist_ok=True)
@@ -26,4 +26,5 @@ __all__ = [
     "XEmoGPTPreTrainedModel",
     "XEmoGPTForConditionalGeneration",
     "MODALITIES",
+    "loss_positions",
 ]

@@ -13,6 +13,12 @@ except ImportError:  # earlier transformers 5 releases (e.g. 5.17): classes only
 
 # the processor's answer formats (processing_xemogpt.conversation.ANSWER_FORMATS; remote code imports no sibling)
 ANSWER_FORMATS = ("text", "json")
+# What the bridge layers are (a checkpoint's config says which it has; checkpoints without the field are "pre_norm"):
+# "pre_norm": torch pre-norm encoder layers + a final LayerNorm, sized by bridge_num_heads / bridge_intermediate_ratio;
+# "backbone": the backbones' own encoder layer classes (CLIPEncoderLayer in VECB, HubertEncoderLayer in AECB, as the
+# authors' released model has them) with the authors' stage-1/2 heads (attention pooling, temporal head on the
+# projected embedding, frames masked with zeros).
+BRIDGE_LAYER_TYPES = ("pre_norm", "backbone")
 SUB_CONFIG_CLASSES = {"vision_config": CLIPVisionConfig, "audio_config": HubertConfig, "text_config": Qwen3Config}
 
 # Backbones named by the paper (§VI-A). Stage-1/2 text encoders are used by the training recipe only.
@@ -56,7 +62,7 @@ PRESETS = {
     "paper": dict(
         vision_config=_PAPER_VISION, audio_config=_PAPER_AUDIO, text_config=_PAPER_TEXT,
         vision_feature_select="cls", video_token_id=151669, audio_token_id=151670, pad_token_id=151643,
-        backbones=PAPER_BACKBONES,
+        backbones=PAPER_BACKBONES, bridge_layer_type="backbone", contrastive_dim=768,
     ),
     "tiny": dict(
         vision_config=_TINY_VISION, audio_config=_TINY_AUDIO, text_config=_TINY_TEXT,
@@ -77,9 +83,16 @@ class XEmoGPTConfig(PreTrainedConfig):
         use_vecb / use_aecb (`bool`, default to `True`): whether the video / audio emotional cue bridge is used. Off,
             the frozen per-frame features go straight to the projection (the "-" rows of the paper's Table V).
         bridge_num_layers (`int`, defaults to 2): transformer encoder layers in VECB and in AECB (eq.1, eq.2).
-        bridge_num_heads (`int`, defaults to 16): attention heads of the bridge layers.
-        bridge_intermediate_ratio (`float`, defaults to 4.0): feed-forward width / hidden size in the bridges.
-        bridge_dropout (`float`, defaults to 0.1).
+        bridge_layer_type (`str`, defaults to `"pre_norm"`): what those layers are. `"backbone"` (the `paper`
+            preset, and checkpoints converted from the authors' release): the backbones' own encoder layers,
+            `CLIPEncoderLayer` in VECB and `HubertEncoderLayer` in AECB, sized by the vision / audio configs, with the
+            authors' stage-1/2 heads (attention pooling of VECB, temporal head on the projected embedding, frames
+            masked with zeros in eq.5). `"pre_norm"` (the `tiny` preset and every checkpoint saved before this field
+            existed): torch pre-norm encoder layers plus a final LayerNorm, sized by the three settings below.
+        bridge_num_heads (`int`, defaults to 16): attention heads of `"pre_norm"` bridge layers.
+        bridge_intermediate_ratio (`float`, defaults to 4.0): feed-forward width / hidden size of `"pre_norm"` layers.
+        bridge_dropout (`float`, defaults to 0.1): dropout of `"pre_norm"` layers (`"backbone"` layers take the
+            backbone config's dropouts).
         num_frames (`int`, defaults to 16): frames sampled per clip; one video token per frame.
         max_audio_seconds (`float`, defaults to 12): audio is truncated to this length.
         audio_sampling_rate (`int`, defaults to 16000).
@@ -98,6 +111,10 @@ class XEmoGPTConfig(PreTrainedConfig):
         mfm_mask_ratio (`float`, defaults to 0.25): fraction of frames replaced by the mask token (eq.5).
         video_token_id / audio_token_id (`int`): ids of the `<video>` / `<audio>` placeholders.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA on the LLM in stage 3 (§III-D3).
+        text_lora (`dict`, optional): LoRA factors kept unmerged inside the LLM, as PEFT LoRA layers injected at
+            construction (`r`, `lora_alpha`, `target_modules`, `lora_dropout`): checkpoints converted from the
+            authors' release without `--merge-lora` hold their A/B factors this way. `None` (every other
+            checkpoint): the LLM is a plain causal LM. Training stages fold them in first (`merge_text_lora`).
         backbones (`dict`, optional): Hub ids or paths of the pretrained backbones this config describes.
         answer_format (`str`, defaults to `"text"`): the answer the model was instruction-tuned to write (stage 3
             records it): `"text"` (the paper's free-text explanation) or `"json"` (`{"visual": [...], "audio": [...],
@@ -117,6 +134,7 @@ class XEmoGPTConfig(PreTrainedConfig):
     use_vecb: bool = True
     use_aecb: bool = True
     bridge_num_layers: int = 2
+    bridge_layer_type: str = "pre_norm"
     bridge_num_heads: int = 16
     bridge_intermediate_ratio: float = 4.0
     bridge_dropout: float = 0.1
@@ -139,6 +157,7 @@ class XEmoGPTConfig(PreTrainedConfig):
     lora_alpha: int = 512
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | None = None
+    text_lora: dict | None = None
     backbones: dict | None = None
     answer_format: str = "text"
     tie_word_embeddings: bool = False
@@ -154,6 +173,10 @@ class XEmoGPTConfig(PreTrainedConfig):
         if self.vision_feature_select not in ("cls", "patch_mean", "cls_patch_mean"):
             raise ValueError(
                 f"vision_feature_select must be 'cls', 'patch_mean' or 'cls_patch_mean', got {self.vision_feature_select!r}"
+            )
+        if self.bridge_layer_type not in BRIDGE_LAYER_TYPES:
+            raise ValueError(
+                f"bridge_layer_type must be one of {', '.join(BRIDGE_LAYER_TYPES)}, got {self.bridge_layer_type!r}"
             )
         if self.answer_format not in ANSWER_FORMATS:
             raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer_format!r}")
@@ -185,6 +208,6 @@ class XEmoGPTConfig(PreTrainedConfig):
         return self.audio_sampling_rate / stride
 
 
-__all__ = ["XEmoGPTConfig", "PRESETS", "PAPER_BACKBONES"]
+__all__ = ["XEmoGPTConfig", "PRESETS", "PAPER_BACKBONES", "BRIDGE_LAYER_TYPES"]
 
 XEmoGPTConfig.register_for_auto_class()

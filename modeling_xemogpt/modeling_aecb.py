@@ -10,19 +10,20 @@ from transformers.utils import ModelOutput
 
 from .configuration_xemogpt import XEmoGPTConfig
 from .contrastive import ContrastiveAlignmentHead
-from .modeling_bridge import BridgePreTrainedModel, BridgeTransformer, masked_mean
+from .modeling_bridge import BridgePreTrainedModel, bridge_encoder, masked_mean
 
 
 class AudioEmotionalCueBridge(nn.Module):
     r"""Eq.2: :math:`H_a = \mathrm{Transformer}(X_a)` over HuBERT frames.
 
     No extra positional encoding: HuBERT already encodes position (convolutional positional embedding). Padded
-    frames are excluded from attention through ``attention_mask``.
+    frames are excluded from attention through ``attention_mask``. The Transformer is what
+    ``config.bridge_layer_type`` names (``HubertEncoderLayer`` x N for ``"backbone"``).
     """
 
     def __init__(self, config: XEmoGPTConfig):
         super().__init__()
-        self.encoder = BridgeTransformer.from_config(config, config.audio_config.hidden_size)
+        self.encoder = bridge_encoder(config, "audio")
 
     def forward(self, audio_features: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``audio_features``: ``[B, La, Da]``; ``attention_mask``: ``[B, La]`` (1 = real frame)."""

@@ -12,13 +12,14 @@ from transformers.utils import ModelOutput
 
 from .configuration_xemogpt import XEmoGPTConfig
 from .contrastive import ContrastiveAlignmentHead
-from .modeling_bridge import BridgePreTrainedModel, BridgeTransformer
+from .modeling_bridge import AttentionPooling, BridgePreTrainedModel, bridge_encoder
 
 
 class VideoEmotionalCueBridge(nn.Module):
     r"""Eq.1: :math:`H_v = \mathrm{Transformer}(X_v + \mathrm{PE}(X_v))` over the per-frame CLIP features.
 
-    ``PE`` is a learnable positional encoding, one vector per frame position (up to ``config.num_frames``).
+    ``PE`` is a learnable positional encoding, one vector per frame position (up to ``config.num_frames``). The
+    Transformer is what ``config.bridge_layer_type`` names (``CLIPEncoderLayer`` x N for ``"backbone"``).
     """
 
     def __init__(self, config: XEmoGPTConfig):
@@ -26,7 +27,7 @@ class VideoEmotionalCueBridge(nn.Module):
         hidden_size = config.vision_config.hidden_size
         self.num_frames = config.num_frames
         self.position_embedding = nn.Parameter(torch.zeros(config.num_frames, hidden_size))
-        self.encoder = BridgeTransformer.from_config(config, hidden_size)
+        self.encoder = bridge_encoder(config, "vision")
 
     def forward(self, frame_features: torch.Tensor) -> torch.Tensor:
         """``frame_features``: ``[B, T, Dv]`` with ``T <= num_frames``; returns ``H_v`` of the same shape."""
@@ -112,15 +113,37 @@ class VECBForPretraining(BridgePreTrainedModel):
             hidden_size, config.vecb_text_embed_dim, config.contrastive_dim, config.temperature_init,
             gather_across_ranks=config.contrastive_gather_across_ranks,
         )
-        self.temporal_head = nn.Sequential(
-            nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.Linear(hidden_size, 1)
-        )
-        self.mask_token = nn.Parameter(torch.zeros(hidden_size))
+        # bridge_layer_type "backbone" has the authors' heads: attention pooling, the temporal MLP (ReLU) on the
+        # projected embedding, masked frames set to zero; "pre_norm" pools by the mean, puts the temporal MLP (GELU)
+        # on the pooled bridge output and masks with a learnable token
+        self.authors_heads = config.bridge_layer_type == "backbone"
+        self.attention_pooling = AttentionPooling(hidden_size) if self.authors_heads else None
+        if self.authors_heads:
+            width = config.contrastive_dim
+            self.temporal_head = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1))
+            self.mask_token = None
+        else:
+            self.temporal_head = nn.Sequential(
+                nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.Linear(hidden_size, 1)
+            )
+            self.mask_token = nn.Parameter(torch.zeros(hidden_size))
         self.mfm_head = nn.Linear(hidden_size, hidden_size)
         self.post_init()
 
     def _init_own_parameters(self):
-        init.normal_(self.mask_token, mean=0.0, std=0.02)
+        if self.mask_token is not None:
+            init.normal_(self.mask_token, mean=0.0, std=0.02)
+
+    def pool(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``h_v``: the temporal pooling of ``H_v`` (attention pooling for ``"backbone"`` bridges, else the mean)."""
+        return hidden.mean(dim=1) if self.attention_pooling is None else self.attention_pooling(hidden)
+
+    def temporal_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Eq.4's MLP on a (shuffled or ordered) ``H_v``: one logit per clip."""
+        pooled = self.pool(hidden)
+        if self.authors_heads:
+            pooled = self.alignment.modality_projection(pooled)
+        return self.temporal_head(pooled).squeeze(-1)
 
     # -- the three objectives, usable on their own (and tested against hand computations) ------------------------
     @staticmethod
@@ -154,7 +177,7 @@ class VECBForPretraining(BridgePreTrainedModel):
         batch_size, num_frames, _ = frame_features.shape
         device = frame_features.device
         hidden = self.bridge(frame_features)
-        pooled = hidden.mean(dim=1)  # h_v
+        pooled = self.pool(hidden)  # h_v
         if text_embeds is None:
             video_embeds = F.normalize(self.alignment.modality_projection(pooled), dim=-1)
             return VECBPretrainingOutput(video_embeds=video_embeds)
@@ -170,14 +193,15 @@ class VECBForPretraining(BridgePreTrainedModel):
             identity = torch.arange(num_frames, device=device)
             order_labels = (frame_order == identity).all(dim=1).float()
         reordered = torch.gather(frame_features, 1, frame_order.unsqueeze(-1).expand_as(frame_features))
-        temporal_logits = self.temporal_head(self.bridge(reordered).mean(dim=1)).squeeze(-1)
+        temporal_logits = self.temporal_logits(self.bridge(reordered))
         loss_temp = self.temporal_loss(temporal_logits, order_labels.to(device))
 
         # eq.5: masked frame modelling
         if mfm_mask is None:
             mfm_mask = random_frame_mask(batch_size, num_frames, self.config.mfm_mask_ratio, device=device)
         mfm_mask = mfm_mask.to(device).bool()
-        masked_inputs = torch.where(mfm_mask.unsqueeze(-1), self.mask_token.to(frame_features.dtype), frame_features)
+        mask_value = frame_features.new_zeros(()) if self.mask_token is None else self.mask_token.to(frame_features.dtype)
+        masked_inputs = torch.where(mfm_mask.unsqueeze(-1), mask_value, frame_features)
         reconstructed = self.mfm_head(self.bridge(masked_inputs))
         loss_mfm = self.mfm_loss(reconstructed, frame_features.detach(), mfm_mask)
 

@@ -68,6 +68,18 @@ def _modality_codes(modality, batch_size: int, device) -> torch.Tensor | None:
     return codes
 
 
+def loss_positions(labels: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+    """The positions whose logits a next-token loss on ``labels`` reads: a ``[B, L]`` bool mask, true at position
+    ``t`` when ``labels[:, t + 1]`` is not ``ignore_index`` (in stage 3: the answer tokens' predecessors).
+
+    Give it to ``forward`` as ``logits_to_keep`` together with ``labels``: the LM head then runs on those positions
+    only and the loss is the same next-token cross-entropy (transformers' ``ForCausalLMLoss``) as over all positions.
+    """
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != ignore_index
+    return keep
+
+
 def _block_gradient(features: torch.Tensor, token_rows: torch.Tensor, blocked_rows: torch.Tensor | None):
     """Detach the rows of ``features`` (one per placeholder token) whose owner sample is blocked (§III-D3).
 
@@ -111,6 +123,8 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         self.language_model = (
             language_model if language_model is not None else AutoModelForCausalLM.from_config(config.text_config)
         )
+        if config.text_lora:
+            self._inject_text_lora(config.text_lora)
         self.freeze_encoders()
         self.post_init()
         if self.generation_config is not None:
@@ -273,6 +287,13 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         modality (list of "visual" / "audio" / "multimodal", or LongTensor of indices into `MODALITIES`): per-sample
             gradient blocking of stage 3. `None` trains every branch for every sample.
         labels (`[B, L]`): -100 except on the answer tokens.
+        logits_to_keep (`int` or tensor): which positions the LM head projects, transformers' semantics
+            (``slice_logits_to_keep``): `0` all, an int the last ones (``generate`` passes 1), index tensors, or a
+            `[B, L]` bool mask. With a bool mask ``outputs.logits`` is `[num_kept, vocab]`: the logits of the kept
+            positions, flattened in row-major order. A bool mask *with* ``labels`` (``loss_positions(labels)``)
+            computes the loss from the kept positions only — the same mean next-token cross-entropy (transformers'
+            ``ForCausalLMLoss``, ``num_items_in_batch`` included) without the `[B, L, vocab]` logits, as long as the
+            mask covers every position whose next label is not -100 (stage 3: 128 answer positions of ~800).
         video_frame_features (`[num_videos, T, Dv]`), audio_frame_features (`[num_audios, La, Da]`) and
             audio_frame_mask (`[num_audios, La]`): the frozen encoders' outputs (``get_frame_features`` /
             ``get_audio_frame_features``) given instead of pixels / waveforms, e.g. from a feature cache: the encoders
@@ -313,18 +334,31 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
             elif is_prefill and (input_ids == self.config.audio_token_id).any():
                 raise ValueError("the prompt has <audio> placeholder tokens but no input_values were given")
 
+        # a bool mask with labels: the loss comes from the kept positions' logits (the LLM would shift the labels of
+        # all positions against the flattened logits)
+        masked_loss = labels is not None and isinstance(logits_to_keep, torch.Tensor) and logits_to_keep.dtype == torch.bool
+        num_items_in_batch = kwargs.pop("num_items_in_batch", None) if masked_loss else None
+        if masked_loss and logits_to_keep.shape != labels.shape:
+            raise ValueError(f"a bool logits_to_keep must have the labels' shape {tuple(labels.shape)}, got "
+                             f"{tuple(logits_to_keep.shape)}")
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
             past_key_values=past_key_values,
-            labels=labels,
+            labels=None if masked_loss else labels,
             use_cache=use_cache,
             logits_to_keep=logits_to_keep,
             **kwargs,
         )
+        loss = outputs.loss
+        if masked_loss:
+            shift_labels = nn.functional.pad(labels, (0, 1), value=-100)[:, 1:]
+            loss = self.language_model.loss_function(
+                logits=outputs.logits, labels=None, shift_labels=shift_labels[logits_to_keep.to(labels.device)],
+                vocab_size=self.language_model.config.vocab_size, num_items_in_batch=num_items_in_batch)
         return XEmoGPTCausalLMOutputWithPast(
-            loss=outputs.loss,
+            loss=loss,
             logits=outputs.logits,
             past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,
@@ -367,6 +401,32 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
             if expected != got:
                 raise ValueError(f"{name} weights do not fit this model's {name}: shapes {got} vs expected {expected}")
             target.load_state_dict(state)
+        return self
+
+    def _inject_text_lora(self, settings: dict):
+        """PEFT LoRA layers inside the LLM (``config.text_lora``), injected without a ``PeftModel`` wrapper so the
+        checkpoint stays an ordinary transformers checkpoint whose state dict holds the A/B factors."""
+        from peft import LoraConfig, inject_adapter_in_model
+
+        lora = LoraConfig(
+            r=settings["r"], lora_alpha=settings["lora_alpha"], lora_dropout=settings.get("lora_dropout", 0.0),
+            target_modules=list(settings["target_modules"]), bias="none",
+        )
+        inject_adapter_in_model(lora, self.language_model)
+
+    def merge_text_lora(self):
+        """Fold unmerged LoRA factors of the LLM (``config.text_lora``) into its weights, ``W + (alpha/r) B A``, and
+        drop the LoRA layers: the model becomes a plain one that training stages can put their own adapter on."""
+        if not self.config.text_lora:
+            return self
+        from peft.tuners.lora import LoraLayer
+
+        for name, module in list(self.language_model.named_modules()):
+            if isinstance(module, LoraLayer):
+                module.merge()
+                parent_name, _, child = name.rpartition(".")
+                setattr(self.language_model.get_submodule(parent_name), child, module.get_base_layer())
+        self.config.text_lora = None
         return self
 
     def lora_config(self, **overrides):
@@ -436,6 +496,7 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         return model
 
 
-__all__ = ["XEmoGPTPreTrainedModel", "XEmoGPTForConditionalGeneration", "XEmoGPTCausalLMOutputWithPast", "MODALITIES"]
+__all__ = ["XEmoGPTPreTrainedModel", "XEmoGPTForConditionalGeneration", "XEmoGPTCausalLMOutputWithPast", "MODALITIES",
+           "loss_positions"]
 
 XEmoGPTForConditionalGeneration.register_for_auto_class("AutoModel")

@@ -6,11 +6,15 @@ from .conversation import (
     ANSWER_FORMATS,
     INSTRUCTIONS,
     JSON_ANSWER_INSTRUCTION,
+    OFFICIAL_CHAT_TEMPLATE,
+    OFFICIAL_INSTRUCTION,
+    PROMPT_STYLES,
     XEMOGPT_CHAT_TEMPLATE,
     build_messages,
+    build_official_messages,
     instruction_for,
 )
-from .media import MediaError, load_video_frames
+from .media import FRAME_SAMPLING_RULES, MediaError, load_video_frames
 from .processing_xemogpt import (
     PAPER_COMPONENTS,
     XEmoGPTProcessor,
@@ -24,6 +28,11 @@ __all__ = [
     "XEmoGPTProcessorKwargs",
     "XEmoGPTVideoProcessor",
     "build_messages",
+    "build_official_messages",
+    "PROMPT_STYLES",
+    "OFFICIAL_CHAT_TEMPLATE",
+    "OFFICIAL_INSTRUCTION",
+    "FRAME_SAMPLING_RULES",
     "hubert_output_length",
     "is_local_path",
     "load_video_frames",

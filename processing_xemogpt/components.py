@@ -44,10 +44,14 @@ def saved_settings(saved: dict | None) -> dict:
             if not k.startswith("_") and k != "auto_map" and not k.endswith("_type")}
 
 
-def hubert_feature_extractor(settings: dict | None = None) -> Wav2Vec2FeatureExtractor:
-    """HuBERT's input normalisation at 16 kHz with an attention mask (``settings`` of a saved extractor kept)."""
+def hubert_feature_extractor(settings: dict | None = None, keep_normalization: bool = False) -> Wav2Vec2FeatureExtractor:
+    """HuBERT's input normalisation at 16 kHz with an attention mask (``settings`` of a saved extractor kept).
+    ``do_normalize`` is forced on unless ``keep_normalization`` (the authors' prompt style: their code feeds HuBERT
+    what the backbone's own ``preprocessor_config.json`` says)."""
     settings = saved_settings(settings)
-    settings.update(sampling_rate=16000, do_normalize=True, return_attention_mask=True)
+    settings.update(sampling_rate=16000, return_attention_mask=True)
+    if not keep_normalization:
+        settings["do_normalize"] = True
     settings.setdefault("feature_size", 1)
     settings.setdefault("padding_value", 0.0)
     return Wav2Vec2FeatureExtractor(**settings)

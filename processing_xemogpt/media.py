@@ -32,6 +32,13 @@ then pick), still converting only the chosen frames.
 Time windows (``start`` / ``end``, seconds from the stream's first frame): the same rule on ``[start, min(end, clip
 end))``, with the same seeking; ``load_audio`` takes the same window (soundfile reads only it, PyAV seeks to it).
 
+The authors' rule (``frame_sampling="uniform_all_frames"``, what ``utils/video_processor.py`` of the XEmoGPT release
+does with decord): number the clip's ``n`` frames in presentation order and take frames
+``np.linspace(0, n - 1, num_frames, dtype=int)`` (the first and the last frame included, indices truncated). ``n`` is
+the number of frames in the stream's packet index (as decord counts them); the chosen frames are decoded with the same
+seeking as above, so the result equals decoding every frame and picking those indices, without decoding every frame.
+With a time window, ``n`` counts the frames whose timestamps lie in the window.
+
 Audio: :mod:`.audio` (``load_audio``, ``resample_audio``), with the input checks and errors of this module.
 """
 
@@ -44,7 +51,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MediaError", "load_video_frames", "sample_frame_indices"]
+__all__ = ["MediaError", "load_video_frames", "sample_frame_indices", "FRAME_SAMPLING_RULES"]
+
+# How ``num_frames`` frames are picked from a clip (module docstring): the middles of equal time segments (this
+# package's default), or the XEmoGPT authors' ``linspace(0, n - 1)`` over the frame indices.
+FRAME_SAMPLING_RULES = ("segment_middle", "uniform_all_frames")
 
 
 class MediaError(ValueError):
@@ -92,10 +103,21 @@ def _first_stream(container, p: Path, kind: str):
     return streams[0]
 
 
-def sample_frame_indices(num_total: int, num_frames: int) -> np.ndarray:
-    """Indices ``floor((i + 0.5) * num_total / num_frames)`` for ``i < num_frames``: the middle of equal segments."""
+def check_frame_sampling(rule: str) -> str:
+    if rule not in FRAME_SAMPLING_RULES:
+        raise ValueError(f"frame_sampling must be one of {', '.join(FRAME_SAMPLING_RULES)}, got {rule!r}")
+    return rule
+
+
+def sample_frame_indices(num_total: int, num_frames: int, rule: str = "segment_middle") -> np.ndarray:
+    """``num_frames`` indices into ``num_total`` frames. ``"segment_middle"``: ``floor((i + 0.5) * num_total /
+    num_frames)``, the middle of equal segments; ``"uniform_all_frames"``: ``linspace(0, num_total - 1, num_frames)``
+    truncated to integers (the XEmoGPT authors' rule; first and last frame included)."""
+    check_frame_sampling(rule)
     if num_total <= 0:
         raise ValueError("num_total must be positive")
+    if rule == "uniform_all_frames":
+        return np.linspace(0, num_total - 1, num=num_frames, dtype=np.int64)
     i = np.arange(num_frames, dtype=np.int64)
     return np.minimum(((2 * i + 1) * num_total) // (2 * num_frames), num_total - 1)
 
@@ -110,16 +132,18 @@ def _check_window(start, end) -> tuple[float, float | None]:
 
 
 def load_video_frames(path, num_frames: int = 16, stats: dict | None = None, start: float | None = None,
-                      end: float | None = None) -> np.ndarray:
+                      end: float | None = None, frame_sampling: str = "segment_middle") -> np.ndarray:
     """Decode ``num_frames`` uniformly spaced frames of a video file as uint8 RGB ``[num_frames, H, W, 3]``.
 
-    See the module docstring for the sampling rule, the decoding strategy, time windows and the errors raised.
+    See the module docstring for the sampling rules (``frame_sampling``: ``"segment_middle"`` or
+    ``"uniform_all_frames"``), the decoding strategy, time windows and the errors raised.
     ``stats``, if a dict is given, receives what the call cost: ``method`` ("seek" or "decode_all"), ``packets`` and
     ``keyframes`` in the stream, ``seeks``, ``decoded`` (frames decoded) and ``converted`` (frames converted to RGB).
     """
     stats = {} if stats is None else stats
     if not isinstance(num_frames, (int, np.integer)) or isinstance(num_frames, bool) or num_frames < 1:
         raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
+    check_frame_sampling(frame_sampling)
     window = None if start is None and end is None else _check_window(start, end)
     p = _check_path(path, "video")
     container = _open_container(p)
@@ -130,12 +154,12 @@ def load_video_frames(path, num_frames: int = 16, stats: dict | None = None, sta
         except Exception:
             pass
         try:
-            frames = _sample_with_seek(container, stream, int(num_frames), stats, window, p)
+            frames = _sample_with_seek(container, stream, int(num_frames), stats, window, p, frame_sampling)
             if frames is None and window is not None:
                 raise MediaError(f"{p}: the video stream has no timestamps, so no time window can be cut from it")
             if frames is None:  # no packet timestamps (raw streams): decode everything, reopening per pass
                 container.close()
-                frames = _sample_decode_all(p, int(num_frames), stats)
+                frames = _sample_decode_all(p, int(num_frames), stats, frame_sampling)
         except MediaError as exc:  # the sampler's own messages do not name the file
             if str(exc).startswith(f"{p}: "):
                 raise
@@ -174,9 +198,21 @@ def _scan_packets(container, stream):
     return pts, keys, last_duration
 
 
-def _target_pts(pts_sorted: list[int], last_duration: int, num_frames: int, window=None) -> list[int]:
-    """For each segment middle of the clip (or of ``window``: (start, end or None) in pts units), the pts of the frame
-    on screen then (exact rational arithmetic)."""
+def _target_pts(pts_sorted: list[int], last_duration: int, num_frames: int, window=None,
+                rule: str = "segment_middle") -> list[int]:
+    """The pts of the frames to return. ``"segment_middle"``: for each segment middle of the clip (or of ``window``:
+    (start, end or None) in pts units, relative to the first frame), the pts of the frame on screen then (exact
+    rational arithmetic). ``"uniform_all_frames"``: the frames at ``linspace(0, n - 1)`` of the ``n`` frames (of the
+    window; a window between two frames gives the frame on screen at its start)."""
+    if rule == "uniform_all_frames":
+        chosen = pts_sorted
+        if window is not None:
+            lo = pts_sorted[0] + window[0]
+            hi = None if window[1] is None else pts_sorted[0] + window[1]
+            chosen = [t for t in pts_sorted if t >= lo and (hi is None or t < hi)]
+            if not chosen:  # no frame starts inside the window: the one on screen at its start
+                chosen = [max([t for t in pts_sorted if t <= lo] or pts_sorted[:1])]
+        return [int(chosen[i]) for i in sample_frame_indices(len(chosen), num_frames, rule)]
     start = pts_sorted[0]
     if last_duration <= 0:
         diffs = np.diff(pts_sorted)
@@ -199,7 +235,8 @@ class _NoTimestamps(Exception):
     pass
 
 
-def _sample_with_seek(container, stream, num_frames: int, stats: dict, window=None, p=None):
+def _sample_with_seek(container, stream, num_frames: int, stats: dict, window=None, p=None,
+                      rule: str = "segment_middle"):
     scan = _scan_packets(container, stream)
     if scan is None or not scan[0]:
         return None
@@ -212,7 +249,7 @@ def _sample_with_seek(container, stream, num_frames: int, stats: dict, window=No
         if pts_sorted[0] + window[0] >= end_pts:
             raise MediaError(f"{p}: the time window starts at {float(window[0] * tb):g} s, after the end of the "
                              f"video ({float((end_pts - pts_sorted[0]) * tb):g} s)")
-    targets = _target_pts(pts_sorted, last_duration, num_frames, window)
+    targets = _target_pts(pts_sorted, last_duration, num_frames, window, rule)
     keyframes = sorted({p for p, k in zip(pts, keys) if k}) or [pts_sorted[0]]
     key_arr = np.asarray(keyframes, dtype=np.int64)
     stats.update(method="seek", packets=len(pts), keyframes=len(keyframes), seeks=0, decoded=0, converted=0)
@@ -301,7 +338,7 @@ def _seek_decoder(container, stream, key_arr: np.ndarray, k_idx: int, want: int,
     return gen, first
 
 
-def _sample_decode_all(p: Path, num_frames: int, stats: dict):
+def _sample_decode_all(p: Path, num_frames: int, stats: dict, rule: str = "segment_middle"):
     """Fallback for streams without packet timestamps: count the frames, then decode again (the file is reopened:
     such streams often cannot seek) and convert only the chosen ones."""
 
@@ -318,7 +355,7 @@ def _sample_decode_all(p: Path, num_frames: int, stats: dict):
     stats.update(method="decode_all", packets=total, keyframes=None, seeks=0, decoded=total, converted=0)
     if total == 0:
         return None
-    indices = [int(i) for i in sample_frame_indices(total, num_frames)]
+    indices = [int(i) for i in sample_frame_indices(total, num_frames, rule)]
     wanted = set(indices)
     got = {}
     for idx, frame in enumerate(frames_of()):

@@ -14,6 +14,12 @@ Contract with the model (docs/architecture.md):
 * ``pixel_values_videos`` ``[num_videos, num_frames, 3, 224, 224]``, ``input_values`` ``[num_audios, S]`` (right
   padded, normalised) and ``audio_attention_mask`` ``[num_audios, S]`` hold the media in the order of their
   placeholders, reading the batch row by row.
+
+Prompt styles (``prompt_style``, saved in ``processor_config.json``; a processor saved without it is ``"xemogpt"``):
+``"xemogpt"`` is this package's Qwen-style chat; ``"official"`` is the XEmoGPT authors' prompt (``###Human: …
+###Assistant: ``, the pad token as BOS, audio before video, answer + eos), the default of checkpoints converted from
+their release. :meth:`XEmoGPTProcessor.build_messages` builds the conversation of the processor's style and
+:meth:`XEmoGPTProcessor.apply_chat_template` renders it (see :mod:`.conversation`).
 """
 
 from __future__ import annotations
@@ -28,12 +34,16 @@ from .audio import load_audio, resample_audio
 from .components import hubert_feature_extractor, load_component, saved_settings
 from .conversation import (
     AUDIO_TOKEN,
+    CHAT_TEMPLATES,
     IM_END,
     INSTRUCTIONS,
+    PROMPT_STYLES,
     VIDEO_TOKEN,
     XEMOGPT_CHAT_TEMPLATE,
     build_messages,
     is_pathlike,
+    message_text,
+    messages_for_style,
     normalize_conversations,
     split_conversation,
 )
@@ -91,10 +101,15 @@ class XEmoGPTProcessor(ProcessorMixin):
         video_processor ([`XEmoGPTVideoProcessor`]): PyAV frame sampling, 224×224, CLIP normalisation.
         feature_extractor ([`Wav2Vec2FeatureExtractor`]): 16 kHz waveform normalisation for HuBERT (attention mask on).
         tokenizer: the LLM's tokenizer; must know ``video_token`` and ``audio_token``.
-        chat_template (`str`, optional): defaults to the Qwen-style XEmoGPT template.
+        chat_template (`str`, optional): defaults to the template of ``prompt_style``.
         max_audio_seconds (`float`, defaults to 12): audio is truncated to this length.
         conv_kernel / conv_stride (`list[int]`): HuBERT's feature-encoder conv stack, for the audio token count.
         video_token / audio_token (`str`): the placeholders.
+        prompt_style (`str`, defaults to ``"xemogpt"``): ``"xemogpt"`` (Qwen-style chat) or ``"official"`` (the
+            authors' ``###Human: … ###Assistant: `` prompt with the pad token as BOS; needs a pad token). It decides
+            what :meth:`build_messages` builds, the default chat template and what ends an answer
+            (:attr:`end_of_turn_id`). It does not change a given video processor: :meth:`from_components` and
+            :meth:`from_preset` give the official style the authors' frame rule (``"uniform_all_frames"``).
     """
 
     valid_processor_kwargs = XEmoGPTProcessorKwargs
@@ -112,8 +127,12 @@ class XEmoGPTProcessor(ProcessorMixin):
         conv_stride=HUBERT_CONV_STRIDE,
         video_token=VIDEO_TOKEN,
         audio_token=AUDIO_TOKEN,
+        prompt_style="xemogpt",
         **kwargs,
     ):
+        if prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
+        self.prompt_style = prompt_style
         self.max_audio_seconds = float(max_audio_seconds)
         self.conv_kernel = [int(k) for k in conv_kernel]
         self.conv_stride = [int(s) for s in conv_stride]
@@ -122,9 +141,12 @@ class XEmoGPTProcessor(ProcessorMixin):
         self.video_token = video_token
         self.audio_token = audio_token
         super().__init__(video_processor, feature_extractor, tokenizer, chat_template=chat_template or
-                         XEMOGPT_CHAT_TEMPLATE)
+                         CHAT_TEMPLATES[prompt_style])
         self.video_token_id = self._token_id(video_token)
         self.audio_token_id = self._token_id(audio_token)
+        if prompt_style == "official" and self.tokenizer.pad_token_id is None:
+            raise ValueError("prompt_style 'official' puts the pad token first (the authors' BOS), but the tokenizer "
+                             "has no pad token; set one (XEmoGPTProcessor.prepare_tokenizer does)")
 
     def _token_id(self, token: str) -> int:
         ids = self.tokenizer.convert_tokens_to_ids([token])
@@ -139,34 +161,54 @@ class XEmoGPTProcessor(ProcessorMixin):
         return int(tid)
 
     # ------------------------------------------------------------------------------------------------ construction
+    @staticmethod
+    def frame_sampling_of(prompt_style: str, frame_sampling: str | None = None) -> str:
+        """The frame rule of a prompt style unless one is given: the authors' ``"uniform_all_frames"`` for
+        ``"official"``, ``"segment_middle"`` otherwise."""
+        if frame_sampling is not None:
+            return frame_sampling
+        return "uniform_all_frames" if prompt_style == "official" else "segment_middle"
+
     @classmethod
     def from_preset(cls, name: str = "tiny", **kwargs) -> "XEmoGPTProcessor":
         """``"tiny"``: offline, in milliseconds (video processor, HuBERT feature extractor, local BPE with the chat
         template and placeholders at fixed ids 0-4). ``"paper"``: the paper's components from the Hub (CLIP ViT-L/14,
-        chinese-hubert-large, Qwen3-4B), see :meth:`from_components`."""
+        chinese-hubert-large, Qwen3-4B), see :meth:`from_components`. ``prompt_style="official"`` gives the authors'
+        prompt and frame rule (``frame_sampling`` overrides the rule)."""
         if name == "tiny":
             num_frames = kwargs.pop("num_frames", 16)
+            frame_sampling = cls.frame_sampling_of(kwargs.get("prompt_style", "xemogpt"),
+                                                   kwargs.pop("frame_sampling", None))
             tokenizer = build_tiny_tokenizer(chat_template=XEMOGPT_CHAT_TEMPLATE)
-            return cls(XEmoGPTVideoProcessor(num_frames=num_frames), hubert_feature_extractor(), tokenizer, **kwargs)
+            return cls(XEmoGPTVideoProcessor(num_frames=num_frames, frame_sampling=frame_sampling),
+                       hubert_feature_extractor(), tokenizer, **kwargs)
         if name == "paper":
             return cls.from_components(**PAPER_COMPONENTS, **kwargs)
         raise ValueError(f"unknown XEmoGPT processor preset {name!r}; choose 'tiny' or 'paper'")
 
     @classmethod
-    def from_components(cls, vision, audio, text, num_frames: int = 16, **kwargs) -> "XEmoGPTProcessor":
+    def from_components(cls, vision, audio, text, num_frames: int = 16, prompt_style: str = "xemogpt",
+                        frame_sampling: str | None = None, **kwargs) -> "XEmoGPTProcessor":
         """Build from pretrained components (Hub ids or local paths): the image size and normalisation of ``vision``'s
-        CLIP image processor, the feature extractor of ``audio`` (forced to 16 kHz, normalised, with attention mask;
-        its conv stack read from its config) and the tokenizer of ``text``. ``<video>``/``<audio>`` are appended as
-        special tokens when missing, a pad token is set when missing, and the XEmoGPT chat template is set on the
-        tokenizer when it has none."""
+        CLIP image processor, the feature extractor of ``audio`` (forced to 16 kHz with attention mask, and normalised
+        except in the official style, which keeps the backbone's own ``do_normalize``; its conv stack read from its
+        config) and the tokenizer of ``text``. ``<video>``/``<audio>`` are appended as
+        special tokens when missing (in that order, as ``XEmoGPTForConditionalGeneration.from_components`` does, so
+        both get the same ids), a pad token is set when missing, and the XEmoGPT chat template is set on the
+        tokenizer when it has none. ``prompt_style="official"`` (converted checkpoints of the authors' release) also
+        picks their frame rule, ``"uniform_all_frames"``, unless ``frame_sampling`` is given."""
         from transformers import AutoConfig, CLIPImageProcessor
 
+        if prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
         image_processor = load_component("vision", vision, CLIPImageProcessor.from_pretrained)
-        video_processor = XEmoGPTVideoProcessor.from_image_processor(image_processor, num_frames=num_frames)
+        video_processor = XEmoGPTVideoProcessor.from_image_processor(
+            image_processor, num_frames=num_frames, frame_sampling=cls.frame_sampling_of(prompt_style, frame_sampling))
 
         def load_feature_extractor(name):
             try:
-                return hubert_feature_extractor(Wav2Vec2FeatureExtractor.from_pretrained(name).to_dict())
+                return hubert_feature_extractor(Wav2Vec2FeatureExtractor.from_pretrained(name).to_dict(),
+                                                keep_normalization=prompt_style == "official")
             except OSError:  # a HuBERT checkpoint without preprocessor_config.json: its config.json proves it exists
                 AutoConfig.from_pretrained(name)
                 return hubert_feature_extractor()
@@ -181,7 +223,7 @@ class XEmoGPTProcessor(ProcessorMixin):
         except (OSError, ValueError, AttributeError):
             pass  # no HuBERT config.json next to the feature extractor: HuBERT's standard conv stack
         cls.prepare_tokenizer(tokenizer)
-        return cls(video_processor, feature_extractor, tokenizer, **kwargs)
+        return cls(video_processor, feature_extractor, tokenizer, prompt_style=prompt_style, **kwargs)
 
     @classmethod
     def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
@@ -200,7 +242,8 @@ class XEmoGPTProcessor(ProcessorMixin):
                 num_frames=int(processor_dict.get("num_frames", 16)))
         else:
             video_processor = XEmoGPTVideoProcessor.from_pretrained(pretrained_model_name_or_path, **kwargs)
-        feature_extractor = hubert_feature_extractor(processor_dict.get("feature_extractor"))
+        # what this package saved is kept as it is (do_normalize was decided when the processor was built)
+        feature_extractor = hubert_feature_extractor(processor_dict.get("feature_extractor"), keep_normalization=True)
         tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **kwargs)
         return [video_processor, feature_extractor, tokenizer]
 
@@ -247,7 +290,16 @@ class XEmoGPTProcessor(ProcessorMixin):
         """Number of ``<audio>`` tokens for a clip of ``num_samples`` (after truncation to ``max_audio_seconds``)."""
         return hubert_output_length(min(int(num_samples), self.max_audio_samples), self.conv_kernel, self.conv_stride)
 
-    build_messages = staticmethod(build_messages)
+    def build_messages(self, video=None, audio=None, subtitle=None, instruction=None, answer=None, modality=None,
+                       answer_format: str = "text") -> list[dict]:
+        """The conversation of this processor's prompt style for one clip: ``"xemogpt"``:
+        :func:`~.conversation.build_messages` (audio, video, subtitle, the modality's instruction [, answer]);
+        ``"official"``: :func:`~.conversation.build_official_messages` (the authors' prompt; absent media stay as
+        their ``<AudioHere>`` / ``<VideoHere>`` text, as in their code). ``video`` / ``audio``: a path or an array,
+        None to leave that medium out; ``answer``: ends the conversation with the assistant's message."""
+        return messages_for_style(self.prompt_style, video=video, audio=audio, subtitle=subtitle,
+                                  instruction=instruction, answer=answer, modality=modality,
+                                  answer_format=answer_format)
 
     def load_video(self, video, name: str = "video") -> np.ndarray:
         """A video input (path, or uint8 array/tensor ``[T,H,W,3]`` or ``[T,3,H,W]``) -> uint8 ``[num_frames,H,W,3]``."""
@@ -369,6 +421,11 @@ class XEmoGPTProcessor(ProcessorMixin):
         loaded by this processor with PyAV/soundfile (not through transformers' loaders). ``tokenize=False`` returns
         the prompt string(s); ``tokenize=True`` returns ``input_ids`` or, with ``return_dict=True``, the full
         BatchFeature of :meth:`__call__` (left padded by default).
+
+        Official prompt style, conversations ending with the assistant's answer, ``tokenize=True``: the ids are the
+        authors' training sequence (prompt, then the answer tokenised on its own, then the eos token) and, with
+        ``return_dict=True``, ``labels`` hold the answer and eos (-100 on the prompt and the padding), as the stage-3
+        collator builds them.
         """
         from transformers.utils.chat_template_utils import render_jinja_template
 
@@ -380,10 +437,17 @@ class XEmoGPTProcessor(ProcessorMixin):
                        "sanitize_control_tokens", "num_frames", "fps", "do_sample_frames", "video_load_backend"):
             kwargs.pop(unused, None)
         conversations, is_batched = normalize_conversations(conversation)
-        parts = [split_conversation(c) for c in conversations]
-        template = chat_template or self.chat_template or XEMOGPT_CHAT_TEMPLATE
+        template = chat_template or self.chat_template or CHAT_TEMPLATES[self.prompt_style]
         if isinstance(template, dict):
             template = template.get("default") or next(iter(template.values()))
+        answered = [bool(c) and isinstance(c[-1], dict) and c[-1].get("role") == "assistant" for c in conversations]
+        if self.prompt_style == "official" and tokenize and any(answered) and not continue_final_message:
+            if not all(answered):
+                raise ValueError("a batch mixes conversations with and without the assistant's answer; tokenise "
+                                 "prompts and training examples in separate batches")
+            return self._answered_inputs(conversations, template, return_dict, return_tensors, padding, padding_side,
+                                         processor_kwargs, kwargs)
+        parts = [split_conversation(c) for c in conversations]
         prompts, _ = render_jinja_template(
             conversations=[clean for clean, _, _ in parts], chat_template=template,
             add_generation_prompt=add_generation_prompt, continue_final_message=continue_final_message,
@@ -396,9 +460,44 @@ class XEmoGPTProcessor(ProcessorMixin):
                    padding=padding, padding_side=padding_side or "left", **processor_kwargs)
         return out if return_dict else out["input_ids"]
 
+    def _answered_inputs(self, conversations, template, return_dict, return_tensors, padding, padding_side,
+                         processor_kwargs, template_kwargs):
+        """Training inputs of answered conversations (official style): each prompt with its generation prompt, then
+        its answer tokenised separately and the eos token, as the authors' model builds its training sequence."""
+        from transformers import BatchFeature
+
+        prompts = self.apply_chat_template(
+            [c[:-1] for c in conversations], chat_template=template, add_generation_prompt=True, tokenize=True,
+            return_dict=True, return_tensors=None, padding=False, processor_kwargs=processor_kwargs,
+            **template_kwargs)
+        answers = self.tokenizer([message_text(c[-1]) for c in conversations], add_special_tokens=False)["input_ids"]
+        end = self.end_of_turn_id
+        ids = [list(p) + list(a) + [end] for p, a in zip(prompts["input_ids"], answers)]
+        labels = [[-100] * len(p) + list(a) + [end] for p, a in zip(prompts["input_ids"], answers)]
+        masks = [[1] * len(row) for row in ids]
+        if padding:
+            width = max(len(row) for row in ids)
+            left = (padding_side or "left") == "left"
+
+            def pad(row, value):
+                fill = [value] * (width - len(row))
+                return fill + row if left else row + fill
+
+            pad_id = self.tokenizer.pad_token_id
+            ids = [pad(r, pad_id) for r in ids]
+            labels = [pad(r, -100) for r in labels]
+            masks = [pad(r, 0) for r in masks]
+        data = {"input_ids": ids, "attention_mask": masks, "labels": labels}
+        data.update({k: v for k, v in prompts.items() if k not in data})
+        out = BatchFeature(data, tensor_type=return_tensors)  # batch-shaped, as for prompts
+        return out if return_dict else out["input_ids"]
+
     @property
     def end_of_turn_id(self) -> int:
-        """The id that closes an assistant turn (``<|im_end|>``, else the tokenizer's eos): what an answer ends with."""
+        """The id that closes an assistant turn: for the official style the tokenizer's eos (the authors' answers end
+        with it); else ``<|im_end|>``, or the eos when the tokenizer lacks it."""
+        if self.prompt_style == "official":
+            return self.tokenizer.eos_token_id
         end_id = self.tokenizer.convert_tokens_to_ids(IM_END)
         return self.tokenizer.eos_token_id if end_id is None or end_id == self.tokenizer.unk_token_id else end_id
 
@@ -419,6 +518,7 @@ __all__ = [
     "build_messages",
     "hubert_output_length",
     "XEMOGPT_CHAT_TEMPLATE",
+    "PROMPT_STYLES",
     "INSTRUCTIONS",
     "PAPER_COMPONENTS",
 ]

@@ -1,5 +1,6 @@
-"""The paper-size benchmark's CPU smoke variant (one layer per tower): it runs the same code as on a GPU, LoRA sits
-where the model's lora_config() says, and the figures come out as JSON."""
+"""The paper-size benchmark's CPU smoke variant (one layer per tower, the paper's vocabulary): it runs the same code
+as on a GPU, LoRA sits where the model's lora_config() says, the stage-3 LM head is measured both ways (answer
+positions only / all positions, each in a process of its own) and the figures come out as JSON."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ def test_smoke_run_measures_every_part(tmp_path):
     assert stage3["lora_targets"] == ["q_proj", "k_proj", "v_proj"]
     for mode in ("checkpointing", "no_checkpointing"):
         assert stage3[mode]["step_time_s"] > 0 and stage3[mode]["tokens_per_s"] > 0
+    # the paper's vocabulary; the LM head both ways, each in a process of its own, on the same first step
+    assert figures["vocab_size"] == 151_936 and stage3["lm_head"] == "answer"
+    head = figures["lm_head_comparison"]
+    for way in ("answer", "all"):
+        assert "error" not in head[way], head[way]
+        assert head[way]["step_time_s"] > 0 and head[way]["process_peak_rss_gib"] > 0
+    assert head["answer"]["first_step_loss"] == pytest.approx(stage3["first_step_loss"], abs=1e-5)
+    assert head["first_step_loss_abs_diff"] < 1e-5
+    assert head["process_peak_rss_ratio_answer_vs_all"] == pytest.approx(
+        head["answer"]["process_peak_rss_gib"] / head["all"]["process_peak_rss_gib"])
     assert figures["generate"]["new_tokens"] == 8 and figures["generate"]["tokens_per_s"] > 0
     assert figures["describe"]["clips"] == 2 and figures["describe"]["clips_per_s"] > 0
 

@@ -145,7 +145,8 @@ def _stage4_argv(d: Path, model: Path, out: Path, *extra) -> list[str]:
 
 def test_completion_logps_come_from_the_model_with_its_media(records, stage3_model):
     """The trainer's per-token log-probabilities of a sampled group equal XEmoGPT's own forward on the full
-    sequence (log-softmax of the logits at TRL's temperature); without the clips' media they differ."""
+    sequence (log-softmax of the logits at TRL's temperature), with the LM head run on the real completion tokens
+    only; without the clips' media they differ."""
     from training import rollout_media
     from training.config_utils import load_config
     from training.runtime import rank_info
@@ -163,9 +164,16 @@ def test_completion_logps_come_from_the_model_with_its_media(records, stage3_mod
     n = batch["completion_ids"].size(1)
     trainer._rows_media = rollout_media.select(batch)
     model = trainer.model.eval()
+    rows_seen = []
+    head = model.get_output_embeddings().register_forward_hook(lambda m, a, out: rows_seen.append(a[0].shape[:-1]))
     with torch.no_grad():
         logps, entropy, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, n, batch_size=3,
                                                                          compute_entropy=True)
+    head.remove()
+    # the LM head ran on the positions that predict a real completion token only (batches of 3, 3 and 2 rows)
+    per_row = batch["completion_mask"].sum(1).tolist()
+    assert rows_seen == [torch.Size([sum(per_row[i:i + 3])]) for i in (0, 3, 6)]
+    with torch.no_grad():
         media = rollout_media.model_inputs(trainer._rows_media)
         logits = model(input_ids=ids, attention_mask=mask, **media).logits[:, -n - 1 : -1] / 0.7
         want = torch.log_softmax(logits, -1).gather(-1, ids[:, -n:, None])[..., 0] * batch["completion_mask"]

@@ -97,7 +97,8 @@ class XEmoGPTSFTCollator:
         self.pad = DataCollatorForLanguageModeling(pad_token_id=processor.tokenizer.pad_token_id)
 
     def _prompts(self, samples: Sequence[EmoCueSample]) -> list[str]:
-        return self.processor.apply_chat_template([s.messages(with_answer=False) for s in samples],
+        return self.processor.apply_chat_template([s.messages(with_answer=False, processor=self.processor)
+                                                   for s in samples],
                                                   add_generation_prompt=True, tokenize=False)
 
     def _load(self, kind: str, media):

@@ -16,7 +16,8 @@ nothing else:
 * ``_get_per_token_logps_and_entropies`` — the log-probabilities of the completion tokens (policy, old policy and
   reference) come from XEmoGPT's own forward with the rows' media and ``modality`` codes (per-sample gradient
   blocking, as in stage 3). TRL's fused LM head runs the backbone of a plain causal LM, which would skip the placeholder
-  scatter; here the model returns the logits of the completion positions (``logits_to_keep``) and TRL's
+  scatter; here the model returns the logits of the positions that predict a real completion token only (a bool
+  ``logits_to_keep``: no prompt, no padding after a completion's end; :func:`completion_logps`) and TRL's
   ``selective_log_softmax_and_entropy`` turns them into log-probabilities and entropies at TRL's sampling temperature;
 * ``compute_loss`` — makes the media of the step's rows available to that forward, then runs TRL's loss unchanged.
 
@@ -29,6 +30,8 @@ tokenised by the hooks above.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -44,9 +47,42 @@ def rollout_sample(row: dict):
     return EmoCueSample(**{f.name: row.get(f.name) for f in fields(EmoCueSample)})
 
 
+def completion_logps(model, ids, mask, completion_length: int, media: dict, temperature: float = 1.0,
+                     compute_entropy: bool = False, autocast=None):
+    """Log-probabilities (and entropies) ``[rows, completion_length]`` of the completion tokens, the last
+    ``completion_length`` columns of ``ids``, under ``model`` with the rows' media: what TRL's GRPO loss reads, zero
+    where ``mask`` marks completion padding.
+
+    The LM head runs only where a completion token is predicted (a bool ``logits_to_keep``: the position before
+    each real completion token), not on the prompt, the padding after the end of a completion or the last
+    position; TRL's ``selective_log_softmax(_and_entropy)`` turns those logits into log-probabilities at
+    ``temperature``, in pieces of at most ``completion_length`` positions (TRL's loop is per row of its input)."""
+    from trl.trainer.utils import selective_log_softmax, selective_log_softmax_and_entropy
+
+    row_mask = mask[:, -completion_length:].bool()
+    keep = torch.zeros_like(ids, dtype=torch.bool)
+    keep[:, -completion_length - 1 : -1] = row_mask  # position t predicts token t + 1
+    with autocast() if autocast is not None else contextlib.nullcontext():
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=keep, **media).logits
+    targets = ids[:, -completion_length:][row_mask]
+    logps, entropies = [], []
+    for piece, target in zip(logits.split(completion_length), targets.split(completion_length)):
+        if compute_entropy:
+            lp, ent = selective_log_softmax_and_entropy(piece[None], target[None], temperature=temperature)
+            entropies.append(ent[0])
+        else:
+            lp = selective_log_softmax(piece[None], target[None], temperature=temperature)
+        logps.append(lp[0])
+
+    def scatter(values):  # back to [rows, completion_length], zero on the padding
+        flat = torch.cat(values) if values else logits.new_zeros(0)
+        return flat.new_zeros(row_mask.shape).masked_scatter(row_mask, flat)
+
+    return scatter(logps), scatter(entropies) if compute_entropy else None
+
+
 def make_grpo_trainer_class():
     from trl import GRPOTrainer
-    from trl.trainer.utils import selective_log_softmax, selective_log_softmax_and_entropy
 
     from modeling_xemogpt.modeling_xemogpt import MODALITIES
 
@@ -110,18 +146,10 @@ def make_grpo_trainer_class():
                 rows = slice(start, min(start + batch_size, input_ids.size(0)))
                 ids, mask = input_ids[rows], attention_mask[rows]
                 media = rollout_media.model_inputs(self._rows_media, rows)
-                with self.accelerator.autocast():
-                    logits = model(input_ids=ids, attention_mask=mask, use_cache=False,
-                                   logits_to_keep=logits_to_keep + 1, **media).logits
-                logits = logits[:, :-1]  # position t predicts token t + 1: the last logits_to_keep tokens
-                targets, row_mask = ids[:, -logits_to_keep:], mask[:, -logits_to_keep:]
-                if compute_entropy:
-                    logps, entropy = selective_log_softmax_and_entropy(logits, targets, temperature=self.temperature,
-                                                                       row_mask=row_mask)
-                    all_entropies.append(entropy)
-                else:
-                    logps = selective_log_softmax(logits, targets, temperature=self.temperature, row_mask=row_mask)
+                logps, entropy = completion_logps(model, ids, mask, logits_to_keep, media, self.temperature,
+                                                  compute_entropy, self.accelerator.autocast)
                 all_logps.append(logps)
+                all_entropies.append(entropy)
             entropies = torch.cat(all_entropies) if compute_entropy else None
             return torch.cat(all_logps), entropies, None
 

@@ -55,7 +55,8 @@ def build_base_model(model_cfg, **extra):
     kwargs = {"dtype": dtype} if dtype is not None else {}
     if model_cfg.get("base_model"):
         config = xemogpt_config(model_cfg, **extra)
-        return XEmoGPTForConditionalGeneration.from_pretrained(str(model_cfg.base_model), config=config, **kwargs)
+        model = XEmoGPTForConditionalGeneration.from_pretrained(str(model_cfg.base_model), config=config, **kwargs)
+        return model.merge_text_lora()  # unmerged LoRA of a converted release: folded in before a stage adds its own
     if model_cfg.preset == "paper":
         config_kwargs = {**dict(model_cfg.get("config_overrides") or {}), **extra}
         backbones = {**PAPER_BACKBONES, **(config_kwargs.pop("backbones", None) or {})}

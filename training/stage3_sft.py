@@ -172,11 +172,12 @@ def check_bridges(cfg, config) -> dict:
                                   "model.config_overrides); drop one of the two")
             continue
         if not path:
-            if cfg.bridges.allow_random:
-                continue
+            if cfg.bridges.allow_random or cfg.model.get("base_model"):
+                continue  # random, or the trained bridges of model.base_model (e.g. a converted release)
             raise ConfigError(
                 f"bridges.{name} is not set: stage 3 starts {name.upper()} from the output of {stage}; pass "
-                f"--bridges.{name} DIR, or --bridges.allow_random true to start from random weights"
+                f"--bridges.{name} DIR, --model.base_model CHECKPOINT (its own bridges), or --bridges.allow_random "
+                "true to start from random weights"
             )
         p = Path(path)
         if not p.is_dir():
@@ -195,9 +196,12 @@ def make_trainer_class():
     from transformers import Trainer
     from trl import SFTTrainer
 
+    from modeling_xemogpt.modeling_xemogpt import loss_positions
+
     class XEmoGPTSFTTrainer(SFTTrainer):
         """``SFTTrainer`` whose loss is XEmoGPT's own forward (media scattered into the prompt, per-sample gradient
-        blocking, cross-entropy on the answer tokens normalised by the batch's answer-token count).
+        blocking, cross-entropy on the answer tokens normalised by the batch's answer-token count), with the LM head
+        run on the answer positions only (``logits_to_keep=loss_positions(labels)``).
 
         TRL 1.x computes the loss through a fused LM head that calls the backbone of a plain causal LM; XEmoGPT's
         forward must run instead (the placeholders are replaced by emotion tokens inside it), so ``compute_loss``
@@ -228,16 +232,27 @@ def make_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             mode = "train" if self.model.training else "eval"
             inputs["use_cache"] = False
+            labels = inputs.get("labels")
+            # the LM head runs on the answer positions only (loss_positions: the same loss without the
+            # [batch, length, vocab] logits); label smoothing and compute_loss_func read full logits
+            answer_only = labels is not None and self.label_smoother is None and self.compute_loss_func is None
+            if answer_only:
+                inputs["logits_to_keep"] = loss_positions(labels)
             loss, outputs = Trainer.compute_loss(self, model, inputs, return_outputs=True,
                                                  num_items_in_batch=num_items_in_batch)
-            labels = inputs.get("labels")
             if labels is not None and outputs.logits is not None:
                 with torch.no_grad():
-                    shift_labels = labels[:, 1:]
-                    mask = shift_labels != -100
-                    pred = outputs.logits[:, :-1].argmax(-1)
-                    correct = self.accelerator.gather_for_metrics(((pred == shift_labels) & mask).sum()).sum()
-                    total = self.accelerator.gather_for_metrics(mask.sum()).sum()
+                    shift_labels = torch.nn.functional.pad(labels, (0, 1), value=-100)[:, 1:]
+                    if answer_only:  # outputs.logits: [answer positions, vocab]
+                        targets = shift_labels[inputs["logits_to_keep"]]
+                        correct = (outputs.logits.argmax(-1) == targets).sum()
+                        total = torch.tensor(targets.numel(), device=targets.device)
+                    else:
+                        mask = shift_labels != -100
+                        correct = ((outputs.logits.argmax(-1) == shift_labels) & mask).sum()
+                        total = mask.sum()
+                    correct = self.accelerator.gather_for_metrics(correct).sum()
+                    total = self.accelerator.gather_for_metrics(total).sum()
                     self._metrics[mode]["mean_token_accuracy"].append((correct / total).item() if total > 0 else 0.0)
             return (loss, outputs) if return_outputs else loss
 
@@ -350,6 +365,8 @@ def run(cfg) -> dict:
     if bridges:
         model.load_bridges(vecb=bridges.get("vecb"), aecb=bridges.get("aecb"))
         print_main(state, f"[{STAGE}] bridges initialised from {bridges}")
+    elif cfg.model.get("base_model"):
+        print_main(state, f"[{STAGE}] bridges from model.base_model {cfg.model.base_model}")
     else:
         logger.warning("stage 3 starts VECB/AECB from random weights (bridges.allow_random)")
     peft_config = lora_config_from_section(model, cfg.lora)

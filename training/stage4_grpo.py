@@ -110,14 +110,15 @@ def build_prompts(path, what, cfg, processor) -> list[dict]:
                      "emotion": record.get("emotion") or ""})
     if not rows:
         raise ConfigError(f"{what} {str(path)!r} has no usable prompt")
-    texts = processor.apply_chat_template([_messages(r) for r in rows], add_generation_prompt=True, tokenize=False)
+    texts = processor.apply_chat_template([_messages(r, processor) for r in rows], add_generation_prompt=True,
+                                          tokenize=False)
     return [{**r, "prompt": t} for r, t in zip(rows, texts)]
 
 
-def _messages(row: dict) -> list[dict]:
+def _messages(row: dict, processor=None) -> list[dict]:
     from .grpo_trainer import rollout_sample
 
-    return rollout_sample(row).messages(with_answer=False)
+    return rollout_sample(row).messages(with_answer=False, processor=processor)
 
 
 # ------------------------------------------------------------------------------------------------------- checks

@@ -48,6 +48,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="start --out afresh instead of continuing it")
     p.add_argument("--max-new-tokens", type=int, default=None,
                    help="generation length limit (default 128 for text answers, 384 for JSON answers)")
+    p.add_argument("--decoding", default="greedy", choices=["greedy", "checkpoint"],
+                   help="greedy (deterministic, default) or the checkpoint's generation_config.json (e.g. the authors' "
+                        "beam-5 sampling in a converted release)")
     p.add_argument("--device", default=None, help="torch device (default: the process's accelerate device, cpu "
                    "without a GPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's; "
@@ -104,6 +107,8 @@ def run(args) -> int:
     settings = {"input": str(Path(args.input).resolve()), "model": name, "answer_format": answer_format,
                 "modality": args.modality, "segment": args.segment, "stride": args.stride,
                 "max_new_tokens": max_new_tokens}
+    if args.decoding != "greedy":  # recorded only when not the default: files written before the option still resume
+        settings["decoding"] = args.decoding
     if out is not None and main:  # before the model loads: a refused rerun fails fast
         out.parent.mkdir(parents=True, exist_ok=True)
         describe_run.check_settings(out, settings, args.overwrite)
@@ -115,7 +120,7 @@ def run(args) -> int:
 
         torch.set_num_threads(args.threads)
     device = args.device or (str(state.device) if state is not None else "cpu")
-    describer = Describer(name, device=device, max_new_tokens=max_new_tokens)
+    describer = Describer(name, device=device, max_new_tokens=max_new_tokens, decoding=args.decoding)
     if args.segment and args.segment > describer.processor.max_audio_seconds and main:
         print(f"xemogpt describe: note: the audio of each {args.segment:g} s window is cut to its first "
               f"{describer.processor.max_audio_seconds:g} s (the processor's max_audio_seconds)", file=sys.stderr)

@@ -94,7 +94,9 @@ def load_media(sample, processor, start=None, end=None) -> tuple:
 
     video = audio = None
     if sample.video:
-        video = load_video_frames(sample.video, num_frames=processor.num_frames, start=start, end=end)
+        rule = getattr(processor.video_processor, "frame_sampling", "segment_middle")
+        video = load_video_frames(sample.video, num_frames=processor.num_frames, start=start, end=end,
+                                  frame_sampling=rule)
     if sample.audio:
         wave = load_audio(sample.audio, sampling_rate=processor.sampling_rate,
                           max_seconds=processor.max_audio_seconds, start=start, end=end)
@@ -110,12 +112,12 @@ class Runner:
         self.modality = modality
 
     def _prepared(self, job: Job):
-        from processing_xemogpt import build_messages
+        from dataclasses import replace
 
         sample = self.describer.prompt_sample(sample_of(job.item, self.modality))
         video, audio = load_media(sample, self.describer.processor, job.start, job.end)
-        messages = build_messages(video=video, audio=audio, subtitle=sample.subtitle or None,
-                                  instruction=sample.instruction, modality=sample.modality)
+        # the decoded media in place of the paths, in the prompt style of the model's processor
+        messages = self.describer.messages(replace(sample, video=video, audio=audio))
         return sample, messages
 
     def _record(self, job, **kwargs) -> dict:

@@ -212,8 +212,15 @@ def emotion_from_cues(cues: dict) -> str | None:
 class Describer:
     """Describe clips with one loaded model: ``Describer(model).describe("clip.mp4")``."""
 
+    DECODINGS = ("greedy", "checkpoint")
+
     def __init__(self, model: str | os.PathLike | None = None, *, device: str = "cpu", max_new_tokens: int = 128,
-                 seed: int = 0, loaded: tuple | None = None):
+                 seed: int = 0, loaded: tuple | None = None, decoding: str = "greedy"):
+        """``decoding``: ``"greedy"`` (deterministic, the default) or ``"checkpoint"`` (the model's own
+        ``generation_config.json``, e.g. the authors' beam-5 sampling in a converted release)."""
+        if decoding not in self.DECODINGS:
+            raise ValueError(f"decoding must be one of {', '.join(self.DECODINGS)}, got {decoding!r}")
+        self.decoding = decoding
         if loaded is not None:
             self.model, self.processor = loaded[0], loaded[1]
             self.name = loaded[2] if len(loaded) > 2 else type(self.model).__name__
@@ -277,7 +284,8 @@ class Describer:
         inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
         prompt_len = inputs["input_ids"].shape[1]
         with torch.inference_mode():
-            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+            search = dict(do_sample=False, num_beams=1) if self.decoding == "greedy" else {}
+            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **search,
                                             min_new_tokens=self.min_new_tokens,
                                             suppress_tokens=self._suppressed_tokens(), **self._eos_kwargs())
         new = generated[:, prompt_len:]
@@ -295,6 +303,16 @@ class Describer:
             return replace(sample, instruction=instruction_for(sample.modality, self.answer_format))
         return sample
 
+    def messages(self, sample) -> list:
+        """The prompt-only conversation of ``sample`` in the prompt style of the model's processor
+        (``processor.build_messages``: a converted checkpoint's processor gives the authors' prompt)."""
+        return sample.messages(with_answer=False, processor=self.processor)
+
+    @property
+    def frame_sampling(self) -> str:
+        """The processor's frame rule (``"segment_middle"`` when its video processor predates the option)."""
+        return getattr(getattr(self.processor, "video_processor", None), "frame_sampling", "segment_middle")
+
     def generate(self, samples: Sequence, batch_size: int = 8, progress: bool = False) -> list[str]:
         """Raw generated answers for prompt-only :class:`~training.data.sample.EmoCueSample` s (media as paths)."""
         samples = [self.prompt_sample(s) for s in samples]
@@ -306,7 +324,7 @@ class Describer:
             batches = tqdm(batches, desc="describe", unit="batch")
         for start in batches:
             chunk = samples[start : start + batch_size]
-            out.extend(text for text, _ in self.generate_conversations([s.messages(with_answer=False) for s in chunk]))
+            out.extend(text for text, _ in self.generate_conversations([self.messages(s) for s in chunk]))
         return out
 
     def describe(self, clip: str | os.PathLike, subtitle: str = "", modality: str = "both", cues: bool = True,
@@ -319,7 +337,7 @@ class Describer:
         used = choose_modality(clip, modality)
         sample = self.prompt_sample(EmoCueSample(id=clip, modality=used, video=clip if used != "audio" else None,
                                                  audio=clip if used != "visual" else None, subtitle=subtitle or ""))
-        text, truncated = self.generate_conversations([sample.messages(with_answer=False)])[0]
+        text, truncated = self.generate_conversations([self.messages(sample)])[0]
         parsed = parse_answer(text, self.answer_format, truncated)
         desc = Description(clip=clip, modality=used, explanation=parsed.explanation, emotion=parsed.emotion,
                            answer_format=self.answer_format, invalid_json=parsed.invalid_json)
@@ -329,7 +347,8 @@ class Describer:
             desc.cues = extract_cues(parsed.explanation)
             desc.emotion = emotion_from_cues(desc.cues)
         if frames and used != "audio":
-            desc.frames = sampled_frames(clip, getattr(getattr(self.model, "config", None), "num_frames", 16))
+            desc.frames = sampled_frames(clip, getattr(getattr(self.model, "config", None), "num_frames", 16),
+                                         self.frame_sampling)
         return desc
 
     def __call__(self, clip: str, modality: str = "both", subtitle: str = "") -> Description:
@@ -337,10 +356,11 @@ class Describer:
         return self.describe(clip, subtitle=subtitle, modality=modality, cues=True, frames=True)
 
 
-def sampled_frames(clip: str, num_frames: int = 16) -> list:
-    """The frames the processor samples from ``clip``, as PIL images."""
+def sampled_frames(clip: str, num_frames: int = 16, frame_sampling: str = "segment_middle") -> list:
+    """The frames the processor samples from ``clip`` (with its ``frame_sampling`` rule), as PIL images."""
     from PIL import Image
 
     from processing_xemogpt.media import load_video_frames
 
-    return [Image.fromarray(f) for f in load_video_frames(clip, num_frames=num_frames)]
+    return [Image.fromarray(f) for f in load_video_frames(clip, num_frames=num_frames,
+                                                         frame_sampling=frame_sampling)]

@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "ablate": "ablate",
     "rl-study": "rl_study_cmd",
     "serve": "serve",
+    "convert-official": "convert_official",
     "push": "push",
 }
 

@@ -91,13 +91,17 @@ class EmoCueSample:
     answer: str | None = None  # None: a prompt-only sample
     instruction: str | None = None  # None: the processor's default instruction for the modality
 
-    def messages(self, with_answer: bool = True) -> list[dict]:
-        """The conversation for :class:`processing_xemogpt.XEmoGPTProcessor` (the answer as the assistant's turn)."""
-        from processing_xemogpt import build_messages
+    def messages(self, with_answer: bool = True, processor=None) -> list[dict]:
+        """The conversation for :class:`processing_xemogpt.XEmoGPTProcessor` (the answer as the assistant's turn):
+        built by ``processor.build_messages`` when a processor is given (its prompt style: a converted checkpoint's
+        ``"official"`` prompt), else by :func:`processing_xemogpt.build_messages`."""
+        build = getattr(processor, "build_messages", None)
+        if build is None:
+            from processing_xemogpt import build_messages as build
 
-        return build_messages(video=self.video, audio=self.audio, subtitle=self.subtitle or None,
-                              instruction=self.instruction, modality=self.modality,
-                              answer=self.answer if with_answer else None)
+        return build(video=self.video, audio=self.audio, subtitle=self.subtitle or None,
+                     instruction=self.instruction, modality=self.modality,
+                     answer=self.answer if with_answer else None)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -260,7 +260,36 @@ def convert_official_checkpoint(checkpoint, vision, audio, text, out, lora_alpha
         "initialised_fresh": fresh,
     }
     (out / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_release_card(out, report, config)
     return report
+
+
+def write_release_card(out: Path, report: dict, config: XEmoGPTConfig) -> Path:
+    """The model card of a converted release: where the weights came from, how they were converted, how to use it."""
+    from hub_cards import write_model_card
+
+    lora = report["lora"]
+    return write_model_card(
+        out,
+        model_name="XEmoGPT (the authors' release, converted)",
+        base_models=report["backbones"],
+        recipe={"weights": "the authors' released checkpoint, converted (no training here)",
+                "bridge_layer_type": config.bridge_layer_type, "bridge_num_layers": config.bridge_num_layers,
+                "lora": (f"r={lora['r']} alpha={lora['alpha']} ({'merged' if lora['merged'] else 'kept as LoRA layers'})"
+                         if lora else "none"),
+                "prompt_style": "official (the authors' ###Human/###Assistant prompt)",
+                "decoding": "generation_config.json: the authors' (5 beams, sampling, temperature 0.3, top-p 0.9)"},
+        intended_use="Running the XEmoGPT authors' released model on your own clips with this package (describe, "
+                     "serve, eval), and as a starting point for further training (stages 3 and 4).",
+        limitations="Trained by the authors; its training data and results are theirs (see the XEmoGPT paper). This "
+                    "conversion adds no training and no evaluation. The release states no licence: check the authors' "
+                    "terms before redistributing.",
+        license="unknown",
+        source=(f"converted with `xemogpt convert-official` from the authors' released {Path(report['source']).name} "
+                f"(sha256 {report['source_sha256']}, {report['tensors_read']} tensors"
+                + (", trainable-only: frozen weights from the backbones" if report["trainable_only"] else "") + ")"),
+        tags=["emotion-recognition", "multimodal", "xemogpt"],
+    )
 
 
 def official_generation_config(text, fallback):

@@ -187,3 +187,28 @@ def test_describe_a_clip_with_the_converted_release(converted, mp4_with_audio, c
         assert code == 0, capsys.readouterr().err
         record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert record["id"] and record.get("error") is None and isinstance(record["explanation"], str), record
+
+
+def test_converted_release_has_a_card_and_publishes(converted, monkeypatch):
+    """The converter's model card says where the weights came from and is read by the Hub's parser; `hub_cards`
+    publishes the converted folder (mocked HfApi: one commit with the card, safetensors and the stage-1/2 heads)."""
+    from unittest import mock
+
+    from huggingface_hub import HfApi, ModelCard
+
+    from hub_cards import publish_checkpoint
+
+    path = converted[True]
+    card = ModelCard.load(path / "README.md")
+    sha = json.loads((path / "conversion.json").read_text())["source_sha256"]
+    assert f"sha256 {sha}" in card.text and card.data.license == "unknown"
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    api = mock.create_autospec(HfApi, instance=True)
+    api.repo_exists.return_value = False
+    api.create_commit.return_value = mock.Mock(commit_url="https://huggingface.co/me/xemogpt-official/commit/1")
+    publish_checkpoint(path, "me/xemogpt-official", api=api)
+    assert [c[0] for c in api.mock_calls] == ["repo_exists", "create_repo", "create_commit"]
+    sent = [op.path_in_repo for op in api.create_commit.call_args.kwargs["operations"]]
+    assert {"README.md", "config.json", "generation_config.json", "conversion.json",
+            "stage1_vecb/model.safetensors", "stage2_aecb/model.safetensors"} <= set(sent)
+    assert not any(p.endswith((".bin", ".ckpt", ".pt")) for p in sent)

@@ -46,7 +46,7 @@ from .official_layout import (
 
 # the authors' decoding (their generate's defaults), applied on top of the LLM's generation_config.json
 OFFICIAL_DECODING = dict(num_beams=5, do_sample=True, temperature=0.3, top_p=0.9, max_new_tokens=756, repetition_penalty=1.0)
-RELEASE_LORA_ALPHA = 512
+RELEASE_LORA_ALPHA = 512  # not stored in the release's file
 _SHOWN = 8  # keys listed per problem in an error message
 
 
@@ -176,6 +176,7 @@ def convert_official_checkpoint(checkpoint, vision, audio, text, out, lora_alpha
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConversionError(f"{out}: output directory exists and is not empty (pass --overwrite to replace it)")
     state = load_release_state_dict(checkpoint)
+    has_lora = any(key.startswith(LLM_PREFIX) and ".lora_" in key for key in state)
     processor = XEmoGPTProcessor.from_components(vision=vision, audio=audio, text=text, prompt_style="official")
     config = official_config(state, vision, audio, text, processor.tokenizer, lora_alpha, merge_lora)
     with torch.device("meta"):
@@ -255,7 +256,7 @@ def convert_official_checkpoint(checkpoint, vision, audio, text, out, lora_alpha
         "tensors_read": len(state),
         "trainable_only": bool(from_sources),
         "from_backbones": len(from_sources),
-        "lora": {"r": config.lora_r, "alpha": lora_alpha, "merged": merge_lora} if config.lora_r and (lora or not merge_lora) else None,
+        "lora": {"r": config.lora_r, "alpha": lora_alpha, "merged": merge_lora} if has_lora else None,
         "unused_keys": len(unused),
         "initialised_fresh": fresh,
     }
@@ -316,31 +317,21 @@ def _sha256(path) -> str:
     return digest.hexdigest()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--checkpoint", required=True, help="the authors' xemogpt.ckpt (torch.save of a state dict)")
-    parser.add_argument("--vision", required=True, help="CLIP checkpoint (Hub id or path), e.g. openai/clip-vit-large-patch14")
-    parser.add_argument("--audio", required=True, help="HuBERT checkpoint, e.g. TencentGameMate/chinese-hubert-large")
-    parser.add_argument("--text", required=True, help="Qwen3 checkpoint, e.g. Qwen/Qwen3-4B")
-    parser.add_argument("--lora-alpha", type=int, default=RELEASE_LORA_ALPHA,
-                        help=f"LoRA alpha the checkpoint was trained with (not stored in it; release: {RELEASE_LORA_ALPHA})")
-    parser.add_argument("--merge-lora", action="store_true",
-                        help="fold the LoRA factors into the LLM weights (default: keep them as LoRA layers)")
-    parser.add_argument("--out", required=True, help="output directory (a new checkpoint)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the files of an existing output directory")
-    return parser
-
-
-def run(args) -> int:
-    report = convert_official_checkpoint(args.checkpoint, args.vision, args.audio, args.text, args.out,
-                                         lora_alpha=args.lora_alpha, merge_lora=args.merge_lora, overwrite=args.overwrite)
+def report_line(report: dict, checkpoint, out) -> str:
+    """The one line a conversion prints."""
     lora = report["lora"]
-    print(f"converted {report['tensors_read']} tensors of {args.checkpoint} into {args.out}"
-          + (f" (LoRA r={lora['r']} alpha={lora['alpha']}, {'merged' if lora['merged'] else 'kept as LoRA layers'})" if lora else "")
-          + (f"; {report['from_backbones']} frozen tensors from the backbones" if report["trainable_only"] else ""))
-    return 0
+    return (f"converted {report['tensors_read']} tensors of {checkpoint} into {out}"
+            + (f" (LoRA r={lora['r']} alpha={lora['alpha']}, {'merged' if lora['merged'] else 'kept as LoRA layers'})"
+               if lora else "")
+            + (f"; {report['from_backbones']} frozen tensors from the backbones" if report["trainable_only"] else ""))
 
 
 def main(argv=None) -> int:
+    """``python -m modeling_xemogpt.convert_official``: the options of ``xemogpt convert-official``, which defines
+    them (this script is not remote code; the CLI module keeps its parser free of model imports, so that
+    ``xemogpt`` does not register this package's Auto classes in processes that load checkpoints as remote code)."""
+    from xemogpt_cli.convert_official import add_arguments, run
+
     parser = add_arguments(argparse.ArgumentParser(
         prog="python -m modeling_xemogpt.convert_official",
         description="Convert the authors' released XEmoGPT checkpoint into a checkpoint of this package."))

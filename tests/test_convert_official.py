@@ -212,3 +212,16 @@ def test_converted_release_has_a_card_and_publishes(converted, monkeypatch):
     assert {"README.md", "config.json", "generation_config.json", "conversion.json",
             "stage1_vecb/model.safetensors", "stage2_aecb/model.safetensors"} <= set(sent)
     assert not any(p.endswith((".bin", ".ckpt", ".pt")) for p in sent)
+
+
+def test_the_xemogpt_parser_imports_no_model_code():
+    """Building the `xemogpt` parser (every subcommand, convert-official included) must not import modeling_xemogpt:
+    importing it registers the Auto classes, and then `AutoModel` would load checkpoints with this process's classes
+    instead of their remote code."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from xemogpt_cli.main import build_parser; build_parser(); "
+            "print('modeling_xemogpt' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr[-2000:]

@@ -71,12 +71,28 @@ class ReleaseFixture:
         return self.llm(inputs_embeds=inputs_embeds).logits
 
 
+def _clip_text_tokenizer(vocab_size: int):
+    """A word-level tokenizer that fits the CLIP text tower's vocabulary (pad 0, unk 1, eos 2): stage 1's caption
+    encoder, ``clip:<backbones/clip>``."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    words = ("a the person smiles frowns mouth brows raised lowered head nods shakes voice pitch high low rising "
+             "falling loud soft fast slow scene warm cold bright dark happy sad angry surprised neutral and with is")
+    tok.train_from_iterator([words], trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "<unk>", "<eos>"]))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>",
+                                   model_max_length=77)
+
+
 def _randomise(module: nn.Module, generator: torch.Generator) -> None:
     for param in module.parameters():
         param.data.normal_(0.0, 0.05, generator=generator)
 
 
-TINY_CLIP_TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, vocab_size=99)
+TINY_CLIP_TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, vocab_size=99,
+                      eos_token_id=2, pad_token_id=0, bos_token_id=1)
 
 
 def build_release(folder: Path, vision: dict = _TINY_VISION, clip_text: dict = TINY_CLIP_TEXT, audio: dict = _TINY_AUDIO,
@@ -98,9 +114,12 @@ def build_release(folder: Path, vision: dict = _TINY_VISION, clip_text: dict = T
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(1)
     backbones = folder / "backbones"
-    clip = CLIPModel(CLIPConfig(vision_config=vision, text_config=clip_text, projection_dim=projection_dim)).eval()
+    clip = CLIPModel(CLIPConfig(vision_config={**vision, "projection_dim": projection_dim},
+                                text_config={**clip_text, "projection_dim": projection_dim},
+                                projection_dim=projection_dim)).eval()
     clip.save_pretrained(backbones / "clip")
     CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}).save_pretrained(backbones / "clip")
+    _clip_text_tokenizer(clip_text["vocab_size"]).save_pretrained(backbones / "clip")
     hubert = HubertModel(HubertConfig(**audio)).eval()
     hubert.save_pretrained(backbones / "hubert")
     Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,

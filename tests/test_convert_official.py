@@ -225,3 +225,21 @@ def test_the_xemogpt_parser_imports_no_model_code():
             "print('modeling_xemogpt' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr[-2000:]
+
+
+def test_stage1_goes_on_from_the_converted_heads(converted, release, tmp_path):
+    """The release's stage-1 heads convert too: stage 1 continues from `stage1_vecb/` (`init_from`) with the
+    release's towers and its CLIP text tower as the caption encoder; a mismatched text encoder is one clear error."""
+    from conftest import synthetic_split
+    from training.config_utils import ConfigError
+    from training.stage1_vecb import main as stage1
+
+    synthetic_split(tmp_path, 10, 8, seed=5, workers=1)
+    argv = ["--config", str(ROOT / "training" / "configs" / "stage1_tiny.yaml"), "--model.base_model",
+            str(converted[True]), "--model.config_overrides", "{}", "--init_from", str(converted[True] / "stage1_vecb"),
+            "--data.train", str(tmp_path / "train.jsonl"), "--data.eval", "null", "--cache.dir", str(tmp_path / "cache"),
+            "--max_steps", "2", "--save_strategy", "no", "--disable_tqdm", "true", "--per_device_train_batch_size", "4"]
+    figures = stage1([*argv, "--encoders.text", f"clip:{release.vision}", "--output_dir", str(tmp_path / "s1")])
+    assert figures["global_step"] == 2
+    with pytest.raises(ConfigError, match="does not fit this run .*vecb_text_embed_dim 24 there, 384 here"):
+        stage1([*argv, "--encoders.text", "sentence-transformers:minilm-offline", "--output_dir", str(tmp_path / "s1b")])

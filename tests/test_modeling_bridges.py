@@ -167,3 +167,32 @@ def test_pretraining_models_round_trip_safetensors(config, tmp_path):
     again = VECBForPretraining.from_pretrained(tmp_path).eval()
     x = torch.randn(2, 16, 64)
     assert torch.equal(model(x).video_embeds, again(x).video_embeds)
+
+
+def test_bridge_layer_type_backbone_and_checkpoints_without_the_field(tmp_path):
+    """`bridge_layer_type="backbone"` builds the backbones' own encoder layers (the paper preset, as the authors'
+    release); a checkpoint saved before the field existed loads as `"pre_norm"` with its weights."""
+    import json
+
+    from transformers.models.clip.modeling_clip import CLIPEncoderLayer
+    from transformers.models.hubert.modeling_hubert import HubertEncoderLayer
+
+    from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
+
+    assert XEmoGPTConfig.from_preset("paper").bridge_layer_type == "backbone"
+    assert XEmoGPTConfig.from_preset("tiny").bridge_layer_type == "pre_norm"
+    model = XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny", bridge_layer_type="backbone")).eval()
+    assert isinstance(model.vecb.encoder.layers[0], CLIPEncoderLayer)
+    assert isinstance(model.aecb.encoder.layers[1], HubertEncoderLayer)
+    with pytest.raises(ValueError, match="bridge_layer_type must be one of pre_norm, backbone"):
+        XEmoGPTConfig.from_preset("tiny", bridge_layer_type="clip")
+
+    old = XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny")).eval()
+    old.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.pop("bridge_layer_type")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    again = XEmoGPTForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert again.config.bridge_layer_type == "pre_norm"
+    for key, value in old.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key]), key

@@ -52,6 +52,24 @@ class BridgeStage:
     feed_all_media: bool  # media_path's rule (training.data.sample.audio_source): visual records' audio counts or not
 
 
+def initial_model(stage: BridgeStage, config, init_from: str | None):
+    """The ``*ForPretraining`` model a bridge stage starts from: fresh from ``config``, or the weights of an earlier
+    stage-1/2 output (``init_from``) whose bridge and caption width fit this run's model and text encoder."""
+    if not init_from:
+        return stage.model_class(config)
+    path = Path(init_from)
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"init_from {str(path)!r} is not a {stage.name} output (no config.json)")
+    saved = type(config).from_pretrained(str(path))
+    keys = ("bridge_layer_type", "bridge_num_layers", stage.text_dim_attr)
+    differ = [f"{k} {getattr(saved, k)!r} there, {getattr(config, k)!r} here" for k in keys
+              if getattr(saved, k) != getattr(config, k)]
+    if differ:
+        raise ConfigError(f"init_from {str(path)!r} does not fit this run ({'; '.join(differ)}): the text encoder and "
+                          "the model must be the ones it was trained with")
+    return stage.model_class.from_pretrained(str(path), config=config)
+
+
 def bridge_stage_defaults(name: str, text_encoder: str, **training) -> dict:
     """The config schema of a bridge stage: ``text_encoder`` embeds the captions, ``training`` overrides
     :func:`bridge_training_defaults` (whose output folder is ``outputs/<name>``)."""
@@ -65,6 +83,7 @@ def bridge_stage_defaults(name: str, text_encoder: str, **training) -> dict:
         training=bridge_training_defaults(f"outputs/{name}", **training),
         runtime=runtime_section(),
         debug=debug_section(),
+        init_from=None,  # a stage-1/2 output to go on from (e.g. a converted release's stage1_vecb/), else fresh
         overwrite=False,
     )
 
@@ -249,7 +268,7 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
     set_seed(args.seed)
     config = encoders.config
     setattr(config, stage.text_dim_attr, tdim)
-    model = stage.model_class(config)
+    model = initial_model(stage, config, cfg.get("init_from"))
     Trainer = make_bridge_trainer_class()
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collator,
                       callbacks=make_callbacks(out_dir, cfg.get("debug")))

@@ -23,7 +23,11 @@ class AudioEmotionalCueBridge(nn.Module):
     Transformer over its frames barely knows where in the clip a frame is). ``config.aecb_position_embedding =
     "learned"`` adds one learnable vector per frame position, :math:`H_a = \mathrm{Transformer}(X_a + \mathrm{PE})`,
     as eq.1 does for VECB (up to ``max_audio_seconds x audio_frames_per_second`` frames): an order-aware objective
-    needs it, since without it the pooled output of a sequence and of its reverse are nearly the same. Padded frames
+    needs it, since without it the pooled output of a sequence and of its reverse are nearly the same.
+    ``config.aecb_segment_context`` (not in the paper) adds to every real frame a learned linear map, zero at
+    initialisation, of the clip's first-half and second-half frame means, :math:`H_a = \mathrm{Transformer}(X_a +
+    W[\bar x_{1st}; \bar x_{2nd}])`: what changes over the clip (a rising or falling pitch contour) is then in every
+    output frame and in their mean, which eq.6 reads and the LLM's audio tokens carry. Padded frames
     are excluded from attention through ``attention_mask``. The Transformer is what ``config.bridge_layer_type`` names
     (``HubertEncoderLayer`` x N for ``"backbone"``).
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 from transformers import CLIPVisionConfig, HubertConfig, PreTrainedConfig, Qwen3Config
 
@@ -19,6 +20,10 @@ ANSWER_FORMATS = ("text", "json")
 # authors' released model has them) with the authors' stage-1/2 heads (attention pooling, temporal head on the
 # projected embedding, frames masked with zeros).
 BRIDGE_LAYER_TYPES = ("pre_norm", "backbone")
+# Stage-2 (AECB) options beyond the paper's eq.6 (the paper preset keeps the paper's choices, the first of each):
+AECB_TEMPORAL_OBJECTIVES = ("none", "reverse_negative", "order")
+AECB_POSITION_EMBEDDINGS = (None, "learned")
+AECB_POOLINGS = ("mean", "attentive_stats")
 SUB_CONFIG_CLASSES = {"vision_config": CLIPVisionConfig, "audio_config": HubertConfig, "text_config": Qwen3Config}
 
 # Backbones named by the paper (§VI-A). Stage-1/2 text encoders are used by the training recipe only.
@@ -89,6 +94,20 @@ class XEmoGPTConfig(PreTrainedConfig):
             authors' stage-1/2 heads (attention pooling of VECB, temporal head on the projected embedding, frames
             masked with zeros in eq.5). `"pre_norm"` (the `tiny` preset and every checkpoint saved before this field
             existed): torch pre-norm encoder layers plus a final LayerNorm, sized by the three settings below.
+        aecb_position_embedding (`str`, optional): `None` (the paper, eq.2: no positional encoding beyond HuBERT's own)
+            or `"learned"`: one learnable vector per audio frame position added to AECB's input, as eq.1 has for
+            VECB (up to `aecb_max_frames` frames).
+        aecb_segment_context (`bool`, defaults to `False`): every audio frame entering AECB also receives a learned
+            linear map (zero at initialisation) of the clip's first-half and second-half frame means — segment-level
+            context, the utterance-scale delta of speech front-ends, so that what changes over the clip (a rising
+            or falling pitch contour) is in every AECB output frame and in their mean. Not in the paper.
+        aecb_temporal_objective (`str`, defaults to `"none"`): stage 2's loss besides eq.6. `"none"` (the paper):
+            eq.6 alone; `"reverse_negative"`: the clip's frames played backwards are a hard negative of its own
+            caption (T-CLAP's temporal contrast); `"order"`: frame-order discrimination (eq.4 mirrored for audio).
+            Not in the paper, which gives AECB no temporal task; only the stage-2 model reads it.
+        aecb_temporal_loss_weight (`float`, defaults to 1.0): weight of that term, `L = L_cl + w * L_temp`.
+        aecb_pooling (`str`, defaults to `"mean"`): stage 2's `h_a`: the masked temporal mean (the paper) or
+            `"attentive_stats"` (attentive statistics pooling).
         bridge_num_heads (`int`, defaults to 16): attention heads of `"pre_norm"` bridge layers.
         bridge_intermediate_ratio (`float`, defaults to 4.0): feed-forward width / hidden size of `"pre_norm"` layers.
         bridge_dropout (`float`, defaults to 0.1): dropout of `"pre_norm"` layers (`"backbone"` layers take the
@@ -135,6 +154,11 @@ class XEmoGPTConfig(PreTrainedConfig):
     use_aecb: bool = True
     bridge_num_layers: int = 2
     bridge_layer_type: str = "pre_norm"
+    aecb_position_embedding: str | None = None
+    aecb_segment_context: bool = False
+    aecb_temporal_objective: str = "none"
+    aecb_temporal_loss_weight: float = 1.0
+    aecb_pooling: str = "mean"
     bridge_num_heads: int = 16
     bridge_intermediate_ratio: float = 4.0
     bridge_dropout: float = 0.1
@@ -178,6 +202,10 @@ class XEmoGPTConfig(PreTrainedConfig):
             raise ValueError(
                 f"bridge_layer_type must be one of {', '.join(BRIDGE_LAYER_TYPES)}, got {self.bridge_layer_type!r}"
             )
+        for name, allowed in (("aecb_temporal_objective", AECB_TEMPORAL_OBJECTIVES),
+                              ("aecb_position_embedding", AECB_POSITION_EMBEDDINGS), ("aecb_pooling", AECB_POOLINGS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
         if self.answer_format not in ANSWER_FORMATS:
             raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer_format!r}")
         super().__post_init__(**kwargs)
@@ -207,7 +235,12 @@ class XEmoGPTConfig(PreTrainedConfig):
             stride *= s
         return self.audio_sampling_rate / stride
 
+    @property
+    def aecb_max_frames(self) -> int:
+        """Audio frames of the longest clip (``max_audio_seconds``): the size of AECB's learned position embedding."""
+        return int(math.ceil(self.max_audio_seconds * self.audio_frames_per_second))
 
-__all__ = ["XEmoGPTConfig", "PRESETS", "PAPER_BACKBONES", "BRIDGE_LAYER_TYPES"]
+
+__all__ = ["XEmoGPTConfig", "PRESETS", "PAPER_BACKBONES", "BRIDGE_LAYER_TYPES", "AECB_TEMPORAL_OBJECTIVES"]
 
 XEmoGPTConfig.register_for_auto_class()

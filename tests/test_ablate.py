@@ -12,7 +12,7 @@ from xemogpt_cli.main import main
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-ARGS = ["--seeds", "0", "1", "--variants", "none", "both", "--n-train", "24", "--n-heldout", "6",
+ARGS = ["--seeds", "0", "1", "--variants", "none", "both", "both_eq6", "--n-train", "24", "--n-heldout", "6",
         "--stage1-steps", "3", "--stage2-steps", "3", "--stage3-steps", "4", "--max-new-tokens", "6",
         "--stage3-args", "--training.per_device_train_batch_size 4"]
 
@@ -21,7 +21,7 @@ def test_ablate_tables_and_resume(tmp_path, capsys):
     out = tmp_path / "abl"
     assert main(["ablate", "--out", str(out), *ARGS]) == 0
     table = json.loads((out / "table.json").read_text())
-    assert table["seeds"] == [0, 1] and set(table["table_v"]) == {"none", "both"}
+    assert table["seeds"] == [0, 1] and set(table["table_v"]) == {"none", "both", "both_eq6"}
     for row in table["table_v"].values():
         for key in ("visual_f1", "audio_f1", "global_f1", "cue_accuracy", "emotion_accuracy"):
             assert row[key]["n"] == 2 and 0.0 <= row[key]["mean"] <= 1.0 and row[key]["std"] >= 0.0
@@ -43,6 +43,15 @@ def test_ablate_tables_and_resume(tmp_path, capsys):
     assert not any(k.startswith(("vecb.", "aecb.")) for k in keys)
     assert any(k.startswith("vecb.") for k in load_file(out / "seed0" / "both" / "stage3" / "merged" /
                                                          "model.safetensors"))
+    # the AECB-objective factor: both_eq6 has the paper's AECB (eq.2 / eq.6: no segment context), both the recipe's
+    both_keys = load_file(out / "seed0" / "both" / "stage3" / "merged" / "model.safetensors").keys()
+    eq6_keys = load_file(out / "seed0" / "both_eq6" / "stage3" / "merged" / "model.safetensors").keys()
+    assert "aecb.segment_context" in both_keys and "aecb.segment_context" not in eq6_keys
+    assert any(k.startswith("aecb.") for k in eq6_keys)
+    stage2_eq6 = json.loads((out / "seed0" / "stage2_aecb_eq6" / "config.json").read_text())
+    assert stage2_eq6["aecb_segment_context"] is False and stage2_eq6["aecb_temporal_objective"] == "none"
+    assert "| ✓ | ✓ | eq.6 (paper) |" in md and "| ✓ | ✓ | eq.6 + segment_context |" in md
+    assert {("HuBERT+AECB (eq.6 alone)", "factors.intonation")} <= models
 
     # an interrupted run: one variant's evaluation is missing; the rerun redoes only that
     kept = out / "seed0" / "none" / "heldout_eval.json"

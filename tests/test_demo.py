@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    argv = ["demo", "--out", str(out), "--n-train", "24", "--n-heldout", "4", "--stage1-steps", "2",
+    argv = ["demo", "--out", str(out), "--n-train", "24", "--n-heldout", "4", "--untrained-clips", "3", "--stage1-steps", "2",
             "--stage2-steps", "2", "--stage3-steps", "3", "--max-new-tokens", "8"]
     rc = main(argv)
     assert rc == 0
@@ -50,7 +50,9 @@ def test_two_row_table(demo_run, capsys):
         for key in ("bleu_1", "bleu_4", "cider", "visual_precision", "visual_recall", "audio_precision",
                     "audio_recall", "global_precision", "global_recall", "mean"):
             assert key in row
-        assert row["num_samples"] == 4
+    # the trained model describes every held-out clip, the untrained one the first --untrained-clips only
+    assert [row["num_samples"] for row in rows.values()] == [3, 4]
+    assert table["num_heldout"] == 4 and list(table["clips_per_row"].values())[:2] == [3, 4]
     md = (out / "report" / "table.md").read_text()
     assert "| Model" in md and "Mean" in md and names[0] in md and names[1] in md
     # the cue-naming table adds the shuffled-media control of the trained model (issue: "the report adds the control")
@@ -61,9 +63,9 @@ def test_two_row_table(demo_run, capsys):
 
 def test_checkpoints_loaded_in_a_fresh_process_with_remote_code(demo_run):
     out, _ = demo_run
-    for name in ("untrained", "trained"):
+    for name, n in (("untrained", 3), ("trained", 4), ("trained_swapped_audio", 4)):
         rows = [json.loads(line) for line in (out / f"predictions_{name}.jsonl").read_text().splitlines()]
-        assert len(rows) == 4 and all(set(r) == set(FIELDS) and r["error"] is None for r in rows)
+        assert len(rows) == n and all(set(r) == set(FIELDS) and r["error"] is None for r in rows)
         run = json.loads((out / f"predictions_{name}.run.json").read_text())  # written by `xemogpt describe`
         assert run["pid"] != os.getpid()
         assert run["model_class"].startswith("transformers_modules."), run["model_class"]

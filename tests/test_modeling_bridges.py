@@ -196,3 +196,144 @@ def test_bridge_layer_type_backbone_and_checkpoints_without_the_field(tmp_path):
     assert again.config.bridge_layer_type == "pre_norm"
     for key, value in old.state_dict().items():
         assert torch.equal(value, again.state_dict()[key]), key
+
+
+# -- the order-aware AECB objectives (issue #23; not in the paper) -------------------------------------------------
+def test_reverse_negative_loss_matches_hand_computation():
+    from modeling_xemogpt.modeling_aecb import reverse_negative_loss
+
+    # clip 0: its own caption is at cosine 1, its reversed copy at cosine 0; clip 1: both at cosine 0.6 (3,4 vs 3,-4)
+    audio = torch.tensor([[1.0, 0.0], [3.0, 4.0]])
+    reversed_ = torch.tensor([[0.0, 2.0], [3.0, -4.0]])
+    text = torch.tensor([[5.0, 0.0], [1.0, 0.0]])
+    tau = 0.5
+    got = reverse_negative_loss(audio, reversed_, text, torch.tensor([math.log(1 / tau)]))
+    clip0 = -math.log(math.exp(1 / tau) / (math.exp(1 / tau) + math.exp(0 / tau)))
+    clip1 = -math.log(0.5)
+    assert got.item() == pytest.approx((clip0 + clip1) / 2, rel=1e-6)
+
+
+def test_reverse_frames_reverses_real_frames_only():
+    from modeling_xemogpt.modeling_aecb import reverse_frames
+
+    x = torch.arange(5.0).view(1, 5, 1).repeat(2, 1, 3)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    got = reverse_frames(x, mask)[..., 0]
+    assert got.tolist() == [[4, 3, 2, 1, 0], [2, 1, 0, 3, 4]]
+    assert reverse_frames(x)[0, :, 0].tolist() == [4, 3, 2, 1, 0]
+
+
+def test_aecb_objective_none_is_eq6_alone(config):
+    torch.manual_seed(3)
+    model = AECBForPretraining(config).eval()
+    feats, text = torch.randn(3, 20, 64), torch.randn(3, 10)
+    out = model(feats, None, text)
+    assert out.loss_temporal is None and out.loss.item() == out.loss_contrastive.item()
+
+
+def test_reverse_negative_needs_the_position_embedding():
+    """Without a position embedding AECB is permutation-equivariant, so a clip and its reverse pool to the same
+    h_a and the hard negative cannot be separated (loss exactly log 2); with the learned embedding it can."""
+    torch.manual_seed(0)
+    feats, text = torch.randn(4, 12, 64), torch.randn(4, 10)
+    mask = torch.ones(4, 12, dtype=torch.long)
+    mask[2, 7:] = 0
+    losses = {}
+    for pe in (None, "learned"):
+        cfg = XEmoGPTConfig.from_preset("tiny", aecb_text_embed_dim=10, bridge_dropout=0.0, aecb_position_embedding=pe,
+                                        aecb_temporal_objective="reverse_negative", aecb_temporal_loss_weight=0.5)
+        torch.manual_seed(1)
+        model = AECBForPretraining(cfg).eval()
+        out = model(feats, mask, text)
+        assert out.loss.item() == pytest.approx(out.loss_contrastive.item() + 0.5 * out.loss_temporal.item(), rel=1e-5)
+        losses[pe] = out.loss_temporal.item()
+    assert losses[None] == pytest.approx(math.log(2.0), abs=1e-5)
+    assert abs(losses["learned"] - math.log(2.0)) > 1e-4
+
+
+def test_aecb_order_objective_is_eq4_on_audio():
+    from modeling_xemogpt.modeling_aecb import random_audio_order
+
+    cfg = XEmoGPTConfig.from_preset("tiny", aecb_text_embed_dim=10, bridge_dropout=0.0, aecb_position_embedding="learned",
+                                    aecb_temporal_objective="order")
+    torch.manual_seed(2)
+    model = AECBForPretraining(cfg).eval()
+    feats, text = torch.randn(2, 8, 64), torch.randn(2, 10)
+    mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3])
+    order = torch.tensor([list(range(8)), [4, 3, 2, 1, 0, 5, 6, 7]])
+    out = model(feats, mask, text, frame_order=order)  # labels from the order: clip 0 ordered, clip 1 shuffled
+    with torch.no_grad():
+        shuffled = torch.gather(feats, 1, order.unsqueeze(-1).expand_as(feats))
+        logits = model.temporal_head(masked_mean(model.bridge(shuffled, mask), mask)).squeeze(-1)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([1.0, 0.0]))
+    assert out.loss_temporal.item() == pytest.approx(expected.item(), rel=1e-5)
+    index, labels = random_audio_order(torch.tensor([8, 5, 1]), 8, generator=torch.Generator().manual_seed(0))
+    for row, n, label in zip(index, (8, 5, 1), labels):
+        assert sorted(row[:n].tolist()) == list(range(n)) and row[n:].tolist() == list(range(n, 8))
+        assert bool(label == 1) == bool(torch.equal(row, torch.arange(8)))
+
+
+def test_aecb_options_are_checked_and_the_paper_keeps_eq6():
+    paper = XEmoGPTConfig.from_preset("paper")
+    assert (paper.aecb_temporal_objective, paper.aecb_position_embedding, paper.aecb_pooling) == ("none", None, "mean")
+    with pytest.raises(ValueError, match="aecb_temporal_objective"):
+        XEmoGPTConfig.from_preset("tiny", aecb_temporal_objective="backwards")
+
+
+def test_attentive_statistics_pooling_ignores_padding():
+    from modeling_xemogpt.modeling_aecb import AttentiveStatisticsPooling
+
+    torch.manual_seed(0)
+    pool = AttentiveStatisticsPooling(6)
+    h = torch.randn(1, 5, 6)
+    mask = torch.tensor([[1, 1, 1, 0, 0]])
+    garbage = h.clone()
+    garbage[0, 3:] = 1e3
+    assert torch.allclose(pool(h, mask), pool(garbage, mask), atol=1e-5)
+    assert torch.allclose(pool(h[:, :3]), pool(h, mask), atol=1e-5)
+
+
+def test_stage3_model_takes_an_aecb_with_position_embedding(tmp_path):
+    from modeling_xemogpt import XEmoGPTForConditionalGeneration
+
+    cfg = XEmoGPTConfig.from_preset("tiny", aecb_position_embedding="learned", aecb_temporal_objective="reverse_negative",
+                                    bridge_dropout=0.0)
+    torch.manual_seed(0)
+    stage2 = AECBForPretraining(cfg)
+    with torch.no_grad():
+        stage2.bridge.position_embedding.add_(1.0)
+    stage2.save_pretrained(tmp_path)
+    model = XEmoGPTForConditionalGeneration(cfg).load_bridges(aecb=tmp_path)
+    assert torch.equal(model.aecb.position_embedding, stage2.bridge.position_embedding)
+    assert model.aecb.position_embedding.shape == (cfg.aecb_max_frames, 64) and cfg.aecb_max_frames == 600
+
+
+def test_aecb_segment_context_adds_the_halves_means_to_every_frame():
+    from modeling_xemogpt.modeling_aecb import AudioEmotionalCueBridge
+
+    x = torch.arange(6.0).view(1, 6, 1).repeat(2, 1, 2)  # frames 0..5, two channels
+    mask = torch.tensor([[1] * 6, [1, 1, 1, 1, 0, 0]])
+    means = AudioEmotionalCueBridge.segment_means(x, mask)
+    # clip 0: first half frames 0,1,2 -> 1, second half 3,4,5 -> 4; clip 1 (4 real frames): 0,1 -> 0.5, 2,3 -> 2.5
+    assert means.tolist() == [[1.0, 1.0, 4.0, 4.0], [0.5, 0.5, 2.5, 2.5]]
+    cfg = XEmoGPTConfig.from_preset("tiny", bridge_dropout=0.0, aecb_segment_context=True)
+    plain_cfg = XEmoGPTConfig.from_preset("tiny", bridge_dropout=0.0)
+    torch.manual_seed(0)
+    bridge = AECBForPretraining(cfg).bridge.eval()
+    plain = AudioEmotionalCueBridge(plain_cfg).eval()
+    plain.encoder.load_state_dict(bridge.encoder.state_dict())
+    feats = torch.randn(2, 10, 64)
+    feats_mask = torch.tensor([[1] * 10, [1] * 7 + [0] * 3])
+    assert torch.equal(bridge.segment_context, torch.zeros(64, 128))  # zero at init: eq.2 unchanged
+    assert torch.allclose(bridge(feats, feats_mask), plain(feats, feats_mask), atol=1e-6)
+    with torch.no_grad():
+        bridge.segment_context.normal_()
+    context = AudioEmotionalCueBridge.segment_means(feats, feats_mask) @ bridge.segment_context.t()
+    expected = plain(feats + context.unsqueeze(1), feats_mask)
+    assert torch.allclose(bridge(feats, feats_mask)[1, :7], expected[1, :7], atol=1e-5)
+    # a clip and its reverse differ now: the contour is in the frames' mean
+    from modeling_xemogpt.modeling_aecb import reverse_frames
+
+    reversed_out = bridge(reverse_frames(feats, feats_mask), feats_mask)
+    assert not torch.allclose(masked_mean(reversed_out, feats_mask), masked_mean(bridge(feats, feats_mask), feats_mask),
+                              atol=1e-3)

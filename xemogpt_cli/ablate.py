@@ -15,8 +15,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser(
         "ablate",
-        help="bridge ablation (Table V: no bridge / VECB / AECB / both, several seeds) and encoder probes (Table IV)",
-        description="Train the four Table V variants from the same data, towers and seeds, score them on held-out "
+        help="bridge ablation (Table V: no bridge / VECB / AECB / both, several seeds; the AECB objective: eq.6 alone "
+        "vs + the temporal term) and encoder probes (Table IV)",
+        description="Train the Table V variants (and both bridges with an AECB of eq.6 alone: both_eq6; aecb_eq6 on "
+        "request) from the same data, towers and seeds, score them on held-out "
         "clips (EmoCue-360 F1 per dimension, cue naming, emotion) and probe the encoders with and without the "
         "trained bridges (Table IV). Tables are mean ± std over seeds. Finished runs are kept; a rerun continues.",
     )

@@ -8,6 +8,10 @@ base weights, data order and schedule. Each variant is scored on the held-out cl
 rate per factor and the emotion accuracy. Table IV: held-out linear probes (UAR/WAR) of the emotion and of every cue
 factor on the raw frozen features and on the trained bridge's output.
 
+The AECB-objective factor (issue #23): the variants ``aecb_eq6`` and ``both_eq6`` are ``aecb`` and ``both`` with the
+paper's AECB — eq.2 and eq.6 as written (:data:`PAPER_AECB`: no segment context, no position embedding, no temporal
+term) — in stages 2 and 3, everything else as the tiny recipe, whose order-aware AECB the other variants have.
+
 Tables are mean ± std over seeds; ``table.json``, ``table.md`` and ``table.png`` go to ``out/``. Every finished run
 (stage, variant evaluation, probe) is kept on disk with a marker, so rerunning an interrupted command continues.
 """
@@ -22,12 +26,18 @@ from pathlib import Path
 
 from . import recipe_runs
 
-VARIANTS = {  # Table V rows: (use_vecb, use_aecb)
+VARIANTS = {  # Table V rows: (use_vecb, use_aecb), and the AECB-objective factor: the same with eq.6 alone
     "none": (False, False),
     "vecb": (True, False),
     "aecb": (False, True),
     "both": (True, True),
+    "aecb_eq6": (False, True),
+    "both_eq6": (True, True),
 }
+EQ6_ONLY = ("aecb_eq6", "both_eq6")  # their AECB: the paper's (eq.2, trained with eq.6 alone)
+PAPER_AECB = {"aecb_segment_context": False, "aecb_position_embedding": None, "aecb_temporal_objective": "none",
+              "aecb_pooling": "mean"}
+DEFAULT_VARIANTS = ("none", "vecb", "aecb", "both", "both_eq6")
 VISUAL_FACTORS = ("mouth", "brows", "head", "scene")
 AUDIO_FACTORS = ("pitch", "intonation", "loudness", "rhythm")
 
@@ -38,10 +48,11 @@ class AblationConfig(recipe_runs.SeedStudyConfig):
     (``stage_overrides``: {"stage1": [...argv], "stage3": [...]}, any stage option)."""
 
     out: Path = Path("ablation_output")
-    variants: tuple = tuple(VARIANTS)
+    variants: tuple = DEFAULT_VARIANTS
     stage3_lr: float | None = None
     # default size: <= 30 min on 2 CPU cores (12 stage-3 runs, two at a time); 1,000 clips, as 480 are memorised
     n_train: int = 1000
+    n_heldout: int = 200  # one small held-out set cannot carry a claim (40 and 200 clips differed by 13 points)
     stage1_steps: int = 600
     stage2_steps: int = 400
     stage3_steps: int = 250
@@ -135,15 +146,19 @@ def _pm(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
 
 def table_markdown(tables: dict, cfg: AblationConfig) -> str:
     seeds = ", ".join(map(str, cfg.seeds))
-    marks = {"none": ("-", "-"), "vecb": ("✓", "-"), "aecb": ("-", "✓"), "both": ("✓", "✓")}
-    lines = [f"Table V (held-out, mean ± std over seeds {seeds}; EmoCue-360 F1 and mean in %):", "",
-             "| VECB | AECB | Vis-Emo F1 | Aud-Emo F1 | Glo-Emo F1 | EmoCue-360 mean | cues named | emotion correct |",
-             "|:-:|:-:|---:|---:|---:|---:|---:|---:|"]
+    objective = aecb_objective_name()
+    lines = [f"Table V (held-out, {tables.get('num_heldout', cfg.n_heldout)} clips, mean ± std over seeds {seeds}; "
+             f"EmoCue-360 F1 and mean in %):", "",
+             "| VECB | AECB | AECB objective | Vis-Emo F1 | Aud-Emo F1 | Glo-Emo F1 | EmoCue-360 mean | cues named | "
+             "emotion correct |",
+             "|:-:|:-:|---|---:|---:|---:|---:|---:|---:|"]
     for variant, row in tables["table_v"].items():
-        v, a = marks[variant]
+        use_vecb, use_aecb = VARIANTS[variant]
+        v, a = ("✓" if use_vecb else "-"), ("✓" if use_aecb else "-")
+        goal = "-" if not use_aecb else ("eq.6 (paper)" if variant in EQ6_ONLY else objective)
         cells = [_pm(row[k]) if k in row else "-" for k in ("visual_f1", "audio_f1", "global_f1", "emocue360_mean",
                                                              "cue_accuracy", "emotion_accuracy")]
-        lines.append(f"| {v} | {a} | " + " | ".join(cells) + " |")
+        lines.append(f"| {v} | {a} | {goal} | " + " | ".join(cells) + " |")
     factors = sorted({f for row in tables["table_v"].values() for f in row.get("per_factor", {})})
     if factors:
         lines += ["", "Cue named per factor (% of held-out clips that have it):", "",
@@ -158,6 +173,14 @@ def table_markdown(tables: dict, cfg: AblationConfig) -> str:
             lines.append(f"| {row['model']} | {row['modal']} | {row['label']} | {_pm(row['uar'], 1.0)} | "
                          f"{_pm(row['war'], 1.0)} |")
     return "\n".join(lines) + "\n"
+
+
+def aecb_objective_name() -> str:
+    """What the tiny recipe's AECB adds to the paper's (eq.2 / eq.6), for the table: ``eq.6`` or ``eq.6 + ...``."""
+    recipe = recipe_runs.tiny_config_overrides()
+    added = [f"{key.removeprefix('aecb_')}={recipe[key]}".replace("=True", "") for key, paper in PAPER_AECB.items()
+             if key in recipe and recipe[key] != paper]
+    return "eq.6" + "".join(f" + {a}" for a in added)
 
 
 def bar_chart(tables: dict, path: Path) -> Path:
@@ -208,23 +231,27 @@ def run_ablation(cfg: AblationConfig) -> dict:
     recipe_runs.banner(2, 3, "train", f"seeds {list(cfg.seeds)} x variants {list(cfg.variants)}, "
                        f"{cfg.jobs} run(s) at a time")
     need_vecb = any(VARIANTS[v][0] for v in cfg.variants) or cfg.probe
-    need_aecb = any(VARIANTS[v][1] for v in cfg.variants) or cfg.probe
+    need_aecb = any(VARIANTS[v][1] and v not in EQ6_ONLY for v in cfg.variants) or cfg.probe
+    need_eq6 = any(v in EQ6_ONLY for v in cfg.variants)
+    eq6 = ["--model.config_overrides", json.dumps(PAPER_AECB)]
     bridges, bridge_runs, variant_runs = {}, [], []
     for seed in cfg.seeds:
         root = cfg.out / f"seed{seed}"
         recipe_runs.save_base(root / "untrained", seed, towers_seed=cfg.seeds[0], force=cfg.force)
         bridges[seed] = {}
-        for name, stage, steps, wanted in (("vecb", "stage1", cfg.stage1_steps, need_vecb),
-                                           ("aecb", "stage2", cfg.stage2_steps, need_aecb)):
+        for name, stage, steps, wanted, extra in (("vecb", "stage1", cfg.stage1_steps, need_vecb, []),
+                                                  ("aecb", "stage2", cfg.stage2_steps, need_aecb, []),
+                                                  ("aecb_eq6", "stage2", cfg.stage2_steps, need_eq6, eq6)):
             if wanted:
                 bridges[seed][name] = root / f"{stage}_{name}"
-                bridge_runs.append(_run(cfg, seed, stage, bridges[seed][name], steps, []))
+                bridge_runs.append(_run(cfg, seed, stage, bridges[seed][name], steps, extra))
         for variant in cfg.variants:
             use_vecb, use_aecb = VARIANTS[variant]
-            extra = ["--model.config_overrides", json.dumps({"use_vecb": use_vecb, "use_aecb": use_aecb}),
-                     "--eval.loss_before_after", "false"]
-            for name, on in (("vecb", use_vecb), ("aecb", use_aecb)):
-                extra += [f"--bridges.{name}", str(bridges[seed][name]) if on else "null"]
+            overrides = {"use_vecb": use_vecb, "use_aecb": use_aecb, **(PAPER_AECB if variant in EQ6_ONLY else {})}
+            extra = ["--model.config_overrides", json.dumps(overrides), "--eval.loss_before_after", "false"]
+            aecb = "aecb_eq6" if variant in EQ6_ONLY else "aecb"
+            for name, source, on in (("vecb", "vecb", use_vecb), ("aecb", aecb, use_aecb)):
+                extra += [f"--bridges.{name}", str(bridges[seed][source]) if on else "null"]
             variant_runs.append(((variant, seed), _run(cfg, seed, "stage3", root / variant / "stage3",
                                                        cfg.stage3_steps, extra, lr=cfg.stage3_lr)))
     # the first seed's bridges fill the shared feature cache (the towers are the first seed's for every seed), so the
@@ -286,7 +313,11 @@ def seed_probe(cfg: AblationConfig, seed: int, bridges: dict) -> list[dict]:
     test = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
     rows = probe_rows(encoders, probe_cfg, train, test, ["emotion", *(f"factors.{f}" for f in VISUAL_FACTORS)],
                       {"vecb": bridges.get("vecb")}, kinds=("visual",))
-    rows += probe_rows(encoders, probe_cfg, train, test, ["emotion", *(f"factors.{f}" for f in AUDIO_FACTORS)],
-                       {"aecb": bridges.get("aecb")}, kinds=("audio",))
+    audio_labels = ["emotion", *(f"factors.{f}" for f in AUDIO_FACTORS)]
+    rows += probe_rows(encoders, probe_cfg, train, test, audio_labels, {"aecb": bridges.get("aecb")}, kinds=("audio",))
+    if bridges.get("aecb_eq6"):  # the AECB-objective factor: the AECB of eq.6 alone (raw rows already there)
+        rows += [{**r, "model": "HuBERT+AECB (eq.6 alone)"} for r in
+                 probe_rows(encoders, probe_cfg, train, test, audio_labels, {"aecb": bridges["aecb_eq6"]},
+                            kinds=("audio",)) if r["model"] != "HuBERT"]
     write_json(path, rows)
     return rows

@@ -24,7 +24,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="redo every step even when its outputs exist")
     p.add_argument("--n-train", type=int, default=d["n_train"], help=f"training clips (default {d['n_train']})")
     p.add_argument("--n-heldout", type=int, default=d["n_heldout"],
-                   help=f"held-out clips (default {d['n_heldout']})")
+                   help=f"held-out clips: the trained model and its shuffled-media controls describe them all "
+                        f"(default {d['n_heldout']})")
+    p.add_argument("--untrained-clips", type=int, default=d["untrained_clips"],
+                   help=f"the untrained model describes the first N held-out clips only (default {d['untrained_clips']})")
     for stage in (1, 2, 3):
         key = f"stage{stage}_steps"
         p.add_argument(f"--stage{stage}-steps", type=int, default=d[key], help=f"default {d[key]}")
@@ -48,6 +51,7 @@ def run(args) -> int:
 
     # DemoConfig checks the sizes and steps (at least 1)
     cfg = DemoConfig(out=args.out, n_train=args.n_train, n_heldout=args.n_heldout, seed=args.seed,
+                     untrained_clips=args.untrained_clips,
                      stage1_steps=args.stage1_steps, stage2_steps=args.stage2_steps,
                      stage3_steps=args.stage3_steps, max_new_tokens=args.max_new_tokens, force=args.force,
                      answer_format=args.answer_format, json_max_new_tokens=args.json_max_new_tokens,

@@ -47,6 +47,8 @@ class DemoConfig(recipe_runs.RecipeRunConfig):
     stage1_steps: int = 600  # the bridges make the face cues prominent (docs/training.md); ~25 s on 2 cores
     stage2_steps: int = 400
     stage3_steps: int = 700  # ~2 steps/s from the feature cache: the demo stays under 10 min on 2 cores
+    n_heldout: int = 200  # the held-out evaluation (and its shuffled-media controls): one small set cannot carry a claim
+    untrained_clips: int = 40  # the untrained row (a random LLM writing to max_new_tokens) on the first clips only
     seed: int = 0
     # learning rates / batch sizes: None keeps the tuned values of the stage's tiny YAML config
     stage1_lr: float | None = None
@@ -60,8 +62,10 @@ class DemoConfig(recipe_runs.RecipeRunConfig):
     answer_format: str = "text"  # "json": also train stage 3 with JSON answers and compare it with the text model
     json_max_new_tokens: int = 384  # JSON answers are about twice as long in tokens as the text (synthetic: <= 314)
     describe_batch_size: int = 8
+    describe_jobs: int = 2  # describing processes side by side (one thread each)
 
-    AT_LEAST_ONE = (*recipe_runs.RecipeRunConfig.AT_LEAST_ONE, "stage4_steps", "max_new_tokens", "json_max_new_tokens")
+    AT_LEAST_ONE = (*recipe_runs.RecipeRunConfig.AT_LEAST_ONE, "stage4_steps", "max_new_tokens", "json_max_new_tokens",
+                    "untrained_clips")
 
     def __post_init__(self):
         # absolute: the held-out records are rewritten under out/ for the describe step, and a relative media path
@@ -183,16 +187,24 @@ def step_describe(cfg: DemoConfig, systems: dict[str, Path]) -> dict[str, list[d
     held = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
     inputs = {"heldout": held, "swapped_video": swap_media(held, "video", cfg.seed),
               "swapped_audio": swap_media(held, "audio", cfg.seed)}
-    runs = {name: (model_dir, "heldout") for name, model_dir in systems.items()}
+    inputs["heldout_untrained"] = held[: cfg.untrained_clips]
+    runs = {name: (model_dir, "heldout_untrained" if name == "untrained" else "heldout")
+            for name, model_dir in systems.items()}
     runs.update({f"trained_{kind}": (systems["trained"], kind) for kind in ("swapped_video", "swapped_audio")})
-    return {name: describe_records(cfg, name, model_dir, which, inputs[which])
-            for name, (model_dir, which) in runs.items()}
+    # one process per run, describe_jobs at a time (each on one thread: the tiny model is fastest so, and 2 cores
+    # describe two runs side by side)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, cfg.describe_jobs)) as pool:
+        futures = {name: pool.submit(describe_records, cfg, name, model_dir, which, inputs[which])
+                   for name, (model_dir, which) in runs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def describe_records(cfg: DemoConfig, name: str, model_dir: Path, which: str, records: list[dict],
                      max_new_tokens: int | None = None) -> list[dict]:
     """``predictions_<name>.jsonl``: ``records`` described by ``model_dir`` in a fresh process (skipped when done)."""
-    records_jsonl = cfg.out / "data" / f"{which}_records.jsonl"
+    records_jsonl = cfg.out / "data" / f"{which}_records_{name}.jsonl"  # one file per run: runs go side by side
     records_jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = cfg.out / f"predictions_{name}.jsonl"
     marker = cfg.out / f"predictions_{name}.DONE"
@@ -225,20 +237,30 @@ def step_report(cfg: DemoConfig, preds: dict[str, list[dict]], stage_figures: di
     report = cfg.out / "report"
     report.mkdir(parents=True, exist_ok=True)
     held = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
-    refs = [r["description"] for r in held]
-    texts = {name: explanations(rows, held) for name, rows in preds.items()}
+    # the untrained model describes the first untrained_clips clips only: each row is scored on the clips it described
+    clips = {name: held[: cfg.untrained_clips] if name == "untrained" else held for name in preds}
+    texts = {name: explanations(rows, clips[name]) for name, rows in preds.items()}
     print("  scoring with EmoCue-360 (rules extractor, all-MiniLM-L6-v2) and BLEU/CIDEr ...", flush=True)
     table_rows = [n for n in ("untrained", "trained", "rl") if n in texts]
-    rows = R.score_rows({ROW_NAMES[n]: texts[n] for n in table_rows}, refs)
-    cue_rows = {ROW_NAMES[n]: cue_accuracy(t, held) for n, t in texts.items()}
+    rows = {}
+    for n in table_rows:
+        rows.update(R.score_rows({ROW_NAMES[n]: texts[n]}, [r["description"] for r in clips[n]]))
+    cue_rows = {ROW_NAMES[n]: cue_accuracy(t, clips[n]) for n, t in texts.items()}
     table_md = R.table_markdown(rows)
     cues_md = R.cue_table_markdown(cue_rows)
-    R.write_json(report / "table.json", {"rows": rows, "cue_naming": cue_rows, "num_heldout": len(held)})
-    tables = (f"Held-out synthetic EmoCue clips: {len(held)}. EmoCue-360 values are percentages.\n\n{table_md}\n\n"
-              f"Actual cues named in the explanation (generator phrasings) and emotion accuracy:\n\n{cues_md}\n")
+    num_clips = {ROW_NAMES[n]: len(clips[n]) for n in texts}
+    R.write_json(report / "table.json", {"rows": rows, "cue_naming": cue_rows, "num_heldout": len(held),
+                                         "clips_per_row": num_clips})
+    untrained_note = (f" (the untrained row: the first {len(clips['untrained'])})"
+                      if "untrained" in clips and len(clips["untrained"]) < len(held) else "")
+    tables = (f"Held-out synthetic EmoCue clips: {len(held)}{untrained_note}. EmoCue-360 values are percentages."
+              f"\n\n{table_md}\n\n"
+              f"Actual cues named in the explanation (generator phrasings) and emotion accuracy, with the shuffled-media"
+              f" controls (another clip's video / audio, scored against the clip's own cues):\n\n{cues_md}\n")
     (report / "table.md").write_text(tables)
     # one example clip with a video: frames beside its explanations
-    example = next((r for r in held if r.get("video") and r.get("modality") == "multimodal"), held[0])
+    example = next((r for r in clips.get("untrained", held) if r.get("video") and r.get("modality") == "multimodal"),
+                   held[0])
     sheet = R.contact_sheet(example["video"], report / "frames.png") if example.get("video") else None
     i = held.index(example)
     outputs = {ROW_NAMES[n]: texts[n][i] for n in table_rows}

@@ -1,0 +1,32 @@
+"""Linear probe of intonation and pitch on the pooled AECB output of a finished `xemogpt demo`: the stage-2 AECB,
+the stage-3 AECB of the exported checkpoint, and the stage-3 AECB + audio projection (what the LLM receives, pooled).
+Trained on the demo's training clips, scored on its held-out clips; WAR in %.
+
+    .venv/bin/python scripts/aecb_probe_after_stage3.py demo_output
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+from pathlib import Path
+from training.config_utils import Config
+from training.data.loaders import load_records
+from training.frozen_encoders import FrozenMediaEncoders
+from training.model_loading import model_section
+from training.probe import _features, _pool, fit_probe
+from modeling_xemogpt import XEmoGPTForConditionalGeneration
+from modeling_xemogpt.modeling_aecb import AECBForPretraining
+out = Path(sys.argv[1])
+model_cfg = {k: v for k, v in model_section(base_model=str(out/"untrained")).items() if k != "__section__"}
+cfg = Config.wrap({"model": model_cfg, "cache": {"dir": str(out/"feature_cache"), "batch_size": 32, "num_workers": 0, "dtype": "float32"}})
+enc = FrozenMediaEncoders(cfg.model)
+tr, te = load_records(out/"data/train/emocue.jsonl"), load_records(out/"data/heldout/emocue.jsonl")
+trr, trf = _features(enc, cfg, tr, "audio"); ter, tef = _features(enc, cfg, te, "audio")
+m = XEmoGPTForConditionalGeneration.from_pretrained(out/"checkpoint").eval()
+s2 = AECBForPretraining.from_pretrained(out/"stage2_aecb").bridge.eval()
+for name, br in (("stage2 AECB", s2), ("stage3 AECB", m.aecb), ("stage3 AECB+proj", lambda x, mk: m.audio_projection(m.aecb(x, mk)))):
+    for f in ("intonation", "pitch"):
+        ytr=[r["factors"][f] for r in trr]; yte=[r["factors"][f] for r in ter]
+        print(name, f, fit_probe(_pool(trf, br, "audio"), ytr, _pool(tef, br, "audio"), yte)["war"])

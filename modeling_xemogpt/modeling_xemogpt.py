@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, GenerationMixin
 from transformers.cache_utils import Cache
+from transformers.integrations.deepspeed import deepspeed_config
 from transformers.utils import ModelOutput
 
 from .configuration_xemogpt import XEmoGPTConfig
@@ -78,6 +79,14 @@ def loss_positions(labels: torch.Tensor, ignore_index: int = -100) -> torch.Tens
     keep = torch.zeros_like(labels, dtype=torch.bool)
     keep[:, :-1] = labels[:, 1:] != ignore_index
     return keep
+
+
+def _under_deepspeed() -> bool:
+    """Whether DeepSpeed trains this process (transformers holds its config): then every rank must run the same
+    trainable modules in every step. ZeRO-3 gathers a module's parameters with a collective when it runs, and
+    ZeRO-1/2/3 reduce gradients in buckets that must hold the same parameters on every rank (a rank whose batch has
+    no video would otherwise give VECB no gradient: "Received data size doesn't match expected size")."""
+    return deepspeed_config() is not None
 
 
 def _block_gradient(features: torch.Tensor, token_rows: torch.Tensor, blocked_rows: torch.Tensor | None):
@@ -256,6 +265,20 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
             )
         return mask
 
+    def _idle_branch(self, kind: str, reference: torch.Tensor) -> torch.Tensor:
+        """``0 x`` the output of the ``kind`` ("video" / "audio") bridge and projection on one blank clip of frame
+        features, for a batch without that modality under DeepSpeed (:func:`_under_deepspeed`): a rank whose batch has
+        no video still runs the video branch. The result is unchanged (zero is added; the branch gets zero
+        gradients). The frozen towers are not run: under ZeRO-3 the stages give frozen features from the feature cache
+        (pixels on one rank and none on another would differ)."""
+        if kind == "video":
+            blank = reference.new_zeros(1, self.config.num_frames, self.config.vision_config.hidden_size)
+            out = self.get_video_features(frame_features=blank)
+        else:
+            blank = reference.new_zeros(1, 1, self.config.audio_config.hidden_size)
+            out, _ = self.get_audio_features(audio_frame_features=blank)
+        return (out.sum() * 0.0).to(reference.dtype)
+
     def _scatter(self, inputs_embeds, input_ids, token_id, features, name, blocked_rows):
         mask = self.get_placeholder_mask(input_ids, token_id, features, name)
         token_rows = mask.nonzero()[:, 0]  # owner sample of every placeholder, in row-major order
@@ -323,6 +346,8 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
                 )
             elif is_prefill and (input_ids == self.config.video_token_id).any():
                 raise ValueError("the prompt has <video> placeholder tokens but no pixel_values_videos were given")
+            elif is_prefill and _under_deepspeed():
+                inputs_embeds = inputs_embeds + self._idle_branch("video", inputs_embeds)
             if has_audio:
                 audio_hidden, frame_mask = self.get_audio_features(
                     input_values, audio_attention_mask, audio_frame_features, audio_frame_mask
@@ -333,6 +358,8 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
                 )
             elif is_prefill and (input_ids == self.config.audio_token_id).any():
                 raise ValueError("the prompt has <audio> placeholder tokens but no input_values were given")
+            elif is_prefill and _under_deepspeed():
+                inputs_embeds = inputs_embeds + self._idle_branch("audio", inputs_embeds)
 
         # a bool mask with labels: the loss comes from the kept positions' logits (the LLM would shift the labels of
         # all positions against the flattened logits)

@@ -3,7 +3,7 @@ instead of one per stage: the engine tests pay the start-up of the processes onc
 
     accelerate launch --config_file CONFIG tests/launch_stages.py STAGES.json
 
-``STAGES.json`` is a list of ``[stage, argv]`` pairs, ``stage`` one of ``stage1``, ``stage2``, ``stage3``; each runs
+``STAGES.json`` is a list of ``[stage, argv]`` pairs, ``stage`` one of ``stage1`` ... ``stage4``; each runs
 through its documented entry point ``training.stageN_*.main(argv)``.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training import stage1_vecb, stage2_aecb, stage3_sft  # noqa: E402
+from training import stage1_vecb, stage2_aecb, stage3_sft, stage4_grpo  # noqa: E402
 
-STAGES = {"stage1": stage1_vecb, "stage2": stage2_aecb, "stage3": stage3_sft}
+STAGES = {"stage1": stage1_vecb, "stage2": stage2_aecb, "stage3": stage3_sft, "stage4": stage4_grpo}
 
 if __name__ == "__main__":
     for stage, argv in json.loads(Path(sys.argv[1]).read_text()):

@@ -48,7 +48,16 @@ def xemogpt_config(model_cfg, **extra):
 
 
 def build_base_model(model_cfg, **extra):
-    """The full XEmoGPT model whose frozen towers the stages use (deterministic for the tiny preset)."""
+    """The full XEmoGPT model whose frozen towers the stages use (deterministic for the tiny preset). Under DeepSpeed
+    ZeRO-3 it is built whole on every rank, outside ``zero.Init`` (workaround, :mod:`training.zero3`); DeepSpeed
+    partitions it when the trainer starts."""
+    from .zero3 import without_zero_init
+
+    with without_zero_init():
+        return _build_base_model(model_cfg, **extra)
+
+
+def _build_base_model(model_cfg, **extra):
     from modeling_xemogpt import PAPER_BACKBONES, XEmoGPTForConditionalGeneration
 
     dtype = _dtype(model_cfg)

@@ -77,7 +77,11 @@ class _MemoEncoder:
     def __init__(self, name: str | None, limit: int = 100_000):
         from emocue360.scoring import load_encoder
 
-        self.model, self.memo, self.limit = load_encoder(name), {}, limit
+        from .zero3 import without_zero_init
+
+        with without_zero_init():  # a whole encoder on every rank, not partitioned like the policy under ZeRO-3
+            self.model = load_encoder(name)
+        self.memo, self.limit = {}, limit
 
     def encode(self, texts, batch_size: int = 128, **kwargs):
         import numpy as np

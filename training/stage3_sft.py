@@ -6,6 +6,7 @@ multimodal instruction samples, each carrying its ``modality``: the model blocks
 sample trains nothing in the audio branch and vice versa). The loss covers the answer tokens only.
 
     accelerate launch training/stage3_sft.py --config training/configs/stage3_paper.yaml
+    # DeepSpeed ZeRO-3: --config_file training/configs/accelerate/multi_gpu_zero3.yaml (training/zero3.py)
     python -m training.stage3_sft --config training/configs/stage3_tiny.yaml \
         --bridges.vecb outputs/stage1_vecb_tiny --bridges.aecb outputs/stage2_aecb_tiny
 
@@ -36,6 +37,7 @@ from .data.sample import ANSWER_FORMATS, sample_from_record
 from .model_card import write_stage_card
 from .model_loading import build_base_model, build_processor, model_section, xemogpt_config
 from .resume import prepare_output_dir
+from .zero3 import check_feature_cache, full_numel, without_zero_init
 from .runtime import (
     apply_runtime,
     debug_section,
@@ -311,7 +313,7 @@ def trainable_summary(model) -> dict:
     groups = {"lora": 0, "vecb": 0, "aecb": 0, "video_projection": 0, "audio_projection": 0, "frozen_towers": 0,
               "other_trainable": 0}
     for name, p in model.named_parameters():
-        n = p.numel()
+        n = full_numel(p)  # (a parameter ZeRO-3 partitioned has numel 0 here)
         if "vision_tower" in name or "audio_tower" in name:
             groups["frozen_towers"] += n if not p.requires_grad else 0
             if p.requires_grad:
@@ -357,13 +359,15 @@ def run(cfg) -> dict:
         training_cfg["dataset_kwargs"] = {"skip_prepare_dataset": True}
     training_cfg["remove_unused_columns"] = False
     args = training_arguments(SFTConfig, training_cfg)
+    check_feature_cache(cfg, STAGE)  # (ZeRO-3 is known once the training arguments exist)
     set_seed(args.seed)
 
     processor = build_processor(cfg.model)
     model = build_base_model(cfg.model)
     model.config.answer_format = cfg.data.answer_format  # saved with the adapter and the merged checkpoint
     if bridges:
-        model.load_bridges(vecb=bridges.get("vecb"), aecb=bridges.get("aecb"))
+        with without_zero_init():  # the stage-1/2 models whole, as the model they load into (training/zero3.py)
+            model.load_bridges(vecb=bridges.get("vecb"), aecb=bridges.get("aecb"))
         print_main(state, f"[{STAGE}] bridges initialised from {bridges}")
     elif cfg.model.get("base_model"):
         print_main(state, f"[{STAGE}] bridges from model.base_model {cfg.model.base_model}")
@@ -405,12 +409,18 @@ def run(cfg) -> dict:
     figures.update(loss_drop(trainer.state.log_history))
 
     adapter_dir = cfg.output.get("adapter_dir") or str(Path(out_dir) / "adapter")
-    trainer.save_model(adapter_dir)  # PEFT adapter (+ bridges/projections as modules_to_save), safetensors
     merged_dir = None
-    if cfg.output.get("save_merged", True) and state.is_main_process:
+    if cfg.output.get("save_merged", True):
         merged_dir = cfg.output.get("merged_dir") or str(Path(out_dir) / "merged")
-        save_merged(trainer, processor, merged_dir, answer_budget(processor, train_samples))
-    state.wait_for_everyone()
+
+    def fresh_base():  # ZeRO-3: the model to merge into, built again whole (its frozen weights did not change)
+        base = build_base_model(cfg.model)
+        base.config.answer_format = cfg.data.answer_format
+        return base
+
+    save_adapter_and_merged(trainer, processor, state, adapter_dir, merged_dir, fresh_base,
+                            answer_budget(processor, train_samples))
+    merged_dir = merged_dir if state.is_main_process else None
     figures["adapter_dir"] = adapter_dir
     figures["merged_dir"] = merged_dir
     figures["wall_time_s"] = time.perf_counter() - t0
@@ -431,12 +441,42 @@ def answer_budget(processor, samples) -> int:
     return -(-int(longest * 1.25) // 16) * 16
 
 
-def save_merged(trainer, processor, merged_dir: str, max_new_tokens: int | None = None) -> None:
+def save_adapter_and_merged(trainer, processor, state, adapter_dir: str, merged_dir: str | None, fresh_base,
+                            max_new_tokens: int | None = None) -> None:
+    """The PEFT adapter (LoRA + bridges/projections as ``modules_to_save``, safetensors) in ``adapter_dir`` and, with
+    ``merged_dir``, the merged checkpoint (rank 0). Every rank calls this.
+
+    Under DeepSpeed ZeRO-3 the trainable weights are gathered (:func:`training.zero3.trainable_state`), the adapter
+    is saved from them, and the merge happens on rank 0 in ``fresh_base()`` (the base model built again, whole) with
+    the trained model's LoRA config and those weights: the partitioned training copy cannot be merged or copied."""
+    from .zero3 import trainable_state, zero3_enabled
+
+    if not zero3_enabled():
+        trainer.save_model(adapter_dir)
+        if merged_dir and state.is_main_process:
+            save_merged(trainer.accelerator.unwrap_model(trainer.model), processor, merged_dir, max_new_tokens)
+        state.wait_for_everyone()
+        return
+    from peft import get_peft_model
+
+    trained = trainer.accelerator.unwrap_model(trainer.model)
+    weights = trainable_state(trained)  # a collective: every rank
+    if state.is_main_process:
+        trainer._save(adapter_dir, state_dict=weights)  # what Trainer.save_model writes, from the gathered weights
+        if merged_dir:
+            peft_model = get_peft_model(fresh_base(), trained.peft_config[trained.active_adapter])
+            result = peft_model.load_state_dict(weights, strict=False)
+            if result.unexpected_keys:
+                raise RuntimeError(f"trained weights the rebuilt model lacks: {result.unexpected_keys[:5]}")
+            save_merged(peft_model, processor, merged_dir, max_new_tokens)
+    state.wait_for_everyone()
+
+
+def save_merged(peft_model, processor, merged_dir: str, max_new_tokens: int | None = None) -> None:
     """LoRA merged into the LLM, bridges/projections from the trained copies: a plain XEmoGPT checkpoint.
     ``max_new_tokens`` goes to its generation config (the budget ``xemogpt serve`` uses by default)."""
     import copy
 
-    peft_model = trainer.accelerator.unwrap_model(trainer.model)
     merged = copy.deepcopy(peft_model).merge_and_unload()
     # TRL patched forward on the instance (fused LM head); a fresh checkpoint must not carry that
     merged.__dict__.pop("forward", None)

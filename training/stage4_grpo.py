@@ -13,6 +13,7 @@ stages 1-3 (``cache.dir``), and every log-probability is computed with the rows'
     python -m training.stage4_grpo --config training/configs/stage4_tiny.yaml --model.base_model outputs/stage3_sft_tiny/merged
     accelerate launch --config_file training/configs/accelerate/multi_gpu_zero2.yaml training/stage4_grpo.py \
         --config training/configs/stage4_paper.yaml
+    # DeepSpeed ZeRO-3: multi_gpu_zero3.yaml (GPUs) or cpu_2proc_zero3.yaml (2 CPU processes); training/zero3.py
 
 Settings: ``training`` takes every TRL ``GRPOConfig`` field (``beta``, ``num_generations``, ``temperature``,
 ``max_completion_length``, ``loss_type``, ...); ``rewards.weights`` weighs each reward (``null`` leaves one out,
@@ -54,7 +55,14 @@ from .runtime import (
     training_arguments,
     write_run_summary,
 )
-from .stage3_sft import cached_features, lora_config_from_section, save_merged, select_records, trainable_summary
+from .stage3_sft import (
+    cached_features,
+    lora_config_from_section,
+    save_adapter_and_merged,
+    select_records,
+    trainable_summary,
+)
+from .zero3 import check_feature_cache
 
 STAGE = "stage4_grpo"
 REFUSED_BACKENDS = {
@@ -199,6 +207,7 @@ def build_trainer(cfg, state, rank: int = 0, world: int = 1):
                                          "suppress_tokens": suppressed_tokens(model, tokenizer, eos_ids),
                                          "eos_token_id": eos_ids}
     args = training_arguments(GRPOConfig, training_cfg)
+    check_feature_cache(cfg, STAGE)  # (ZeRO-3 is known once the training arguments exist)
     set_seed(args.seed)
     peft_config = lora_config_from_section(model, cfg.lora)
 
@@ -242,16 +251,18 @@ def run(cfg) -> dict:
     figures.update(reward_summary(trainer.state.log_history, trainer.reward_func_names))
 
     adapter_dir = cfg.output.get("adapter_dir") or str(Path(out_dir) / "adapter")
-    trainer.save_model(adapter_dir)
     merged_dir = None
-    if cfg.output.get("save_merged", True) and state.is_main_process:
+    if cfg.output.get("save_merged", True):
         merged_dir = cfg.output.get("merged_dir") or str(Path(out_dir) / "merged")
-        save_merged(trainer, processor, merged_dir)
-    state.wait_for_everyone()
+    save_adapter_and_merged(trainer, processor, state, adapter_dir, merged_dir, lambda: build_base_model(cfg.model))
+    merged_dir = merged_dir if state.is_main_process else None
     if cfg.debug.get("weights_fingerprint"):
         from .runtime import weights_hash
+        from .zero3 import gathered
 
-        figures["weights_fingerprint"] = weights_hash(trainer.accelerator.unwrap_model(trainer.model))
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        with gathered(model):  # ZeRO-3: every rank hashes the whole weights, not its slice
+            figures["weights_fingerprint"] = weights_hash(model)
         (Path(out_dir) / f"weights_fingerprint_rank{rank}.txt").write_text(figures["weights_fingerprint"] + "\n")
     figures.update(adapter_dir=adapter_dir, merged_dir=merged_dir, wall_time_s=time.perf_counter() - t0,
                    global_step=int(trainer.state.global_step))

@@ -121,14 +121,25 @@ def test_rollout_media_survive_shuffling_and_splitting():
 @pytest.fixture(scope="module")
 def stage3_model(records):
     """A stage-3 checkpoint: the tiny base saved with its processor, stage 3 trained briefly on the clips (bridges
-    random: only stage 4's mechanics matter here)."""
+    random: only stage 4's mechanics matter here). The base is the tiny recipe as it was before its AECB segment
+    context (#23): the 8-step reward rise below was measured from this starting model, and stage 4's own mechanics,
+    not the stage-1-3 recipe, are under test."""
+    import torch
+
+    from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
+    from processing_xemogpt import XEmoGPTProcessor
     from training.stage3_sft import main
-    from xemogpt_cli.recipe_runs import save_base
 
     d, _ = records
-    base = save_base(d / "untrained", 0)
+    base = d / "untrained"
+    overrides = {"vision_feature_select": "patch_mean", "text_config": {"initializer_range": 0.1}}
+    torch.manual_seed(0)
+    XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny", **overrides)).save_pretrained(base)
+    XEmoGPTProcessor.from_preset("tiny").save_pretrained(base)
     out = d / "stage3"
-    main(["--config", str(CFG / "stage3_tiny.yaml"), "--model.base_model", str(base), "--data.train",
+    main(["--config", str(CFG / "stage3_tiny.yaml"), "--model.base_model", str(base),
+          "--model.config_overrides", "{vision_feature_select: patch_mean, text_config: {initializer_range: 0.1}}",
+          "--data.train",
           str(d / "train.jsonl"), "--data.eval", "null", "--cache.dir", str(d / "cache"), "--output_dir", str(out),
           "--bridges.vecb", "null", "--bridges.aecb", "null", "--bridges.allow_random", "true",
           "--bridges.learning_rate", "null", "--max_steps", "30",

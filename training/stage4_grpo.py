@@ -6,7 +6,10 @@ weights themselves (TRL computes reference log-probabilities with the adapter di
 prompt (video, audio, subtitle and the instruction of its modality; no answer); TRL samples ``num_generations``
 completions per prompt with the model's KV-cached ``generate``, scores them with the cue-level rewards of
 :mod:`training.rewards` (EmoCue-360 cue F1 per dimension, emotion match, format/length), normalises the rewards within
-each group and takes clipped policy-gradient steps with a KL penalty ``beta`` towards the reference. The video and
+each group and takes clipped policy-gradient steps with a KL penalty ``beta`` towards the reference. Label-only
+records (an ``emotion``, no description or cues: DFEW / MAFW / MER label files, ``xemogpt data build --label-only``)
+are prompts like any other; only the emotion and format/length rewards apply to them (the cue rewards have no
+reference there), and ``data.label_set`` folds labels and answers into one label set (:mod:`training.data.labels`). The video and
 audio path on top of TRL is :mod:`training.grpo_trainer`: frozen CLIP / HuBERT features come from the feature cache of
 stages 1-3 (``cache.dir``), and every log-probability is computed with the rows' media.
 

@@ -49,7 +49,7 @@ class LabelStudyConfig(recipe_runs.SeedStudyConfig):
     out: Path = Path("rl_labels_study_output")
     n_train: int = 200          # described clips, generated (those with an OOD pair are then left out)
     n_labels: int = 2000        # label-only clips, generated (likewise)
-    n_heldout: int = 270        # held-out described clips: in-distribution ones (>= 200: 223) + the OOD split (47)
+    n_heldout: int = 270        # held-out described clips: in-distribution (>= 200: 222) + the OOD split (48)
     stage1_steps: int = 150
     stage2_steps: int = 100
     stage3_steps: int = 300

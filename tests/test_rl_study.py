@@ -53,3 +53,60 @@ def test_rerun_skips_finished_runs(study, capsys):
     printed = capsys.readouterr().out
     assert printed.count("(skipped)") >= 2 * 5
     assert (out / "seed0" / "eval_stage4.json").stat().st_mtime_ns == before
+
+
+# ------------------------------------------------------------------------------------------ --labels (issue 24)
+@pytest.fixture(scope="module")
+def label_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rl_labels")
+    argv = ["rl-study", "--labels", "--out", str(out), "--seeds", "0", "1", "--n-train", "16", "--n-labels", "12",
+            "--n-heldout", "16", "--stage1-steps", "2", "--stage2-steps", "2", "--stage3-steps", "3",
+            "--stage4-steps", "2", "--max-new-tokens", "8", "--num-examples", "2",
+            "--grpo-labels-args=--training.max_completion_length 8"]
+    assert main(argv) == 0
+    return out, argv
+
+
+def test_label_study_runs_three_systems_on_both_splits(label_study):
+    """(a) SFT on described clips, (b) + SFT on templated label-only clips, (c) + GRPO on label-only clips, for two
+    seeds: the splits keep the OOD cue pairs out of training, (b) and (c) start from (a), (c) trains on label-only
+    prompts only, (b) on described + templated records; the tables carry both splits, the gains and the goal."""
+    from training.data.schema import is_label_only
+    from xemogpt_cli.rl_labels_study import has_ood_pair
+
+    out, _ = label_study
+    data = out / "data"
+    splits = {n: [json.loads(x) for x in open(data / n / "emocue.jsonl")] for n in
+              ("train", "labels", "sft_labels", "heldout", "heldout_ood")}
+    assert not any(has_ood_pair(r) for n in ("train", "labels", "sft_labels", "heldout") for r in splits[n])
+    assert splits["heldout_ood"] and all(has_ood_pair(r) for r in splits["heldout_ood"])
+    assert all(is_label_only(r) for r in splits["labels"]) and not any(is_label_only(r) for r in splits["train"])
+    templated = splits["sft_labels"][len(splits["train"]):]
+    assert [r["description"] for r in templated] == [f"Overall, the person is most likely {r['emotion']}." for r in
+                                                     splits["labels"]]
+    table = json.loads((out / "table.json").read_text())
+    assert table["seeds"] == [0, 1] and table["counts"]["labels"] == len(splits["labels"])
+    for system in ("sft", "sft_labels", "grpo_labels"):
+        row = table["systems"][system]
+        for key in ("heldout_emotion", "heldout_cues_named", "heldout_words", "heldout_variety",
+                    "heldout_ood_emotion", "heldout_emocue360"):
+            assert row[key]["n"] == 2 and row[key]["mean"] is not None, (system, key)
+    assert table["systems"]["grpo_labels"]["train_steps"]["mean"] == 2
+    assert "heldout_emotion_over_sft_labels" in table["gains"] and isinstance(table["goal_met"], bool)
+    assert table["wall_time_s"] > 0
+    grpo = json.loads((out / "seed1" / "grpo_labels" / "metrics.json").read_text())
+    assert grpo["train_label_only"] == grpo["train_prompts"] == len(splits["labels"])
+    for run in ("grpo_labels", "sft_labels"):
+        config = (out / "seed1" / run / "stage_config.yaml").read_text()
+        assert str(out / "seed1" / "sft" / "merged") in config
+    md = (out / "table.md").read_text()
+    assert "(c) (a) + GRPO on label-only clips" in md and "OOD emotion" in md and "Wall time" in md
+    assert (out / "examples.md").read_text().count("- **reference**") == 2
+
+
+def test_label_study_rerun_skips_finished_runs(label_study, capsys):
+    out, argv = label_study
+    before = (out / "seed0" / "eval_grpo_labels_heldout.json").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("(skipped)") >= 2 * 5
+    assert (out / "seed0" / "eval_grpo_labels_heldout.json").stat().st_mtime_ns == before

@@ -330,3 +330,60 @@ def test_stage4_two_cpu_processes(records, stage3_model, tmp_path):
     history = json.loads((out / "loss_history.json").read_text())
     assert history[0]["kl"] == 0.0 and "rewards/format_length/mean" in history[0]
     assert (out / "merged" / "model.safetensors").is_file()
+
+
+# ------------------------------------------------------------------------------------------- label-only records
+def _label_only_file(d: Path, name: str, **change) -> Path:
+    """The training clips as label-only records (emotion kept; description, short caption and cues dropped)."""
+    from training.data.synthetic import drop_description
+
+    rows = [dict(drop_description(json.loads(line)), **change) for line in open(d / "train.jsonl")]
+    path = d / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_stage4_trains_on_label_only_records(records, stage3_model):
+    """Records with an emotion label and no description or cues are stage-4 prompts: the emotion reward scores
+    every completion against the label, the cue rewards have no reference there (not applicable, left out of the
+    sum), the format/length reward applies; training on them moves the rewards and the weights."""
+    import math
+
+    from training.stage4_grpo import main
+
+    d, _ = records
+    train = _label_only_file(d, "labels.jsonl")
+    out = d / "stage4_labels"
+    figures = main(_stage4_argv(d, stage3_model, out, "--data.train", str(train), "--max_steps", "8",
+                                "--learning_rate", "3e-3", "--rewards.min_words", "1", "--rewards.max_words", "4",
+                                "--save_strategy", "no"))
+    assert figures["train_label_only"] == figures["train_prompts"] == 24 and figures["global_step"] == 8
+    history = json.loads((out / "loss_history.json").read_text())
+    assert all(isinstance(h["rewards/emotion_match/mean"], float) for h in history)
+    for name in ("cue_f1_visual", "cue_f1_audio", "cue_f1_global"):  # no reference cue in any row
+        assert all(math.isnan(h.get(f"rewards/{name}/mean", float("nan"))) for h in history), name
+    first, last = history[:3], history[-3:]
+    mean = lambda rows, key: sum(h[key] for h in rows) / len(rows)  # noqa: E731
+    assert mean(last, "reward") > mean(first, "reward") + 0.05
+    assert mean(last, "rewards/format_length/mean") > mean(first, "rewards/format_length/mean")
+    from safetensors.torch import load_file
+
+    before, after = load_file(stage3_model / "model.safetensors"), load_file(out / "merged" / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("language_model."))
+
+
+def test_stage4_bad_label_names_the_record(records, stage3_model):
+    from training.config_utils import ConfigError
+    from training.stage4_grpo import main
+
+    d, rows = records
+    train = _label_only_file(d, "bad_labels.jsonl", emotion="hapy")
+    with pytest.raises(ConfigError) as info:
+        main(_stage4_argv(d, stage3_model, d / "bad_labels", "--data.train", str(train)))
+    assert str(info.value) == (f"training set {str(train)!r}: record {rows[0]['id']!r}: unknown emotion label 'hapy' "
+                               "(known classes: angry, anxious, calm, contemptuous, disappointed, disgusted, fearful, "
+                               "happy, helpless, neutral, sad, surprised, worried; their noun forms and synonyms are "
+                               "accepted)")
+    with pytest.raises(ConfigError, match=r"has no counterpart in the synthetic label set"):
+        main(_stage4_argv(d, stage3_model, d / "bad_labels", "--data.train", str(_label_only_file(
+            d, "fear.jsonl", emotion="fear")), "--data.label_set", "synthetic"))

@@ -126,10 +126,13 @@ def bridge_records(stage: BridgeStage, path, what: str, limit=None, caption_spec
                    media: StageMedia | None = None):
     """The records of ``path`` that have the stage's medium (the first ``limit``) and their captions; with
     ``media``, the records whose media fail the up-front check are reported (or skipped)."""
+    from .data.schema import is_label_only
+
     records = load_stage_records(path, what, check_media=media is None)
     if media is not None:
         records = media.check(records, what, (stage.medium,), stage.feed_all_media)
-    records = [r for r in records if stage.media_path(r)]
+    # a label-only record (emotion, no description or cues) has a caption only when the spec takes the emotion
+    records = [r for r in records if stage.media_path(r) and ("emotion" in caption_spec or not is_label_only(r))]
     if limit:
         records = records[: int(limit)]
     if not records:

@@ -14,7 +14,11 @@ after its function, so every reward is logged under its own name: ``rewards/cue_
   scored against the same extractor's cues of the record's ``description`` — the extractor files a scene cue under
   *visual* where the records' lists keep it under *global*, so mixing the two sources would punish a right answer.
 * :func:`emotion_match` — 1 when the completion's emotion (the JSON ``emotion``; in free text the emotion word named
-  last, i.e. the conclusion) is the record's label, else 0.
+  last, i.e. the conclusion) is the record's label, else 0. Both go through the label tables of
+  :mod:`training.data.labels` (``anger`` matches ``angry``; a compound label matches any of its classes; with
+  ``label_set`` both are folded into that set first); a label no table knows is compared as written. It is the one
+  reward a *label-only* record (emotion, no description, no cues) has besides :func:`format_length`: the cue rewards
+  give ``None`` there, and TRL leaves a ``None`` out of the weighted sum.
 * :func:`format_length` — against degenerate outputs: the mean of *ended* (the completion closed with an end-of-turn
   token instead of hitting the length limit), *length* (word count inside ``[min_words, max_words]``, decaying
   outside), *variety* (share of distinct word trigrams: 1 without repetition loops) and, for ``answer_format="json"``,
@@ -169,22 +173,33 @@ def named_emotion(text: str, label: str | None = None) -> str | None:
         return str(value).strip().lower() if value else None
     from emocue360.rules import EMOTION_WORDS
 
-    vocabulary = EMOTION_WORDS | ({label.lower()} if label else set())
+    from .data.labels import WORD_TO_EMOTION
+
+    vocabulary = EMOTION_WORDS | set(WORD_TO_EMOTION) | ({label.lower()} if label else set())
     for word in reversed(re.findall(r"[a-z]+", text.lower())):
         if word in vocabulary and word not in GENERIC_EMOTION_WORDS:
             return word
     return None
 
 
-def emotion_match(completions, emotion=None, **kwargs) -> list[float | None]:
-    """1.0 when the completion's emotion is the record's ``emotion`` label, 0.0 otherwise (``None`` without label)."""
+def emotion_match(completions, emotion=None, *, label_set: str | None = None, **kwargs) -> list[float | None]:
+    """1.0 when the completion's emotion is the record's ``emotion`` label (through the label tables, folded into
+    ``label_set`` when given), 0.0 otherwise (``None`` without label)."""
+    from .data.labels import LabelError, answer_emotion, label_targets
+
     labels = list(emotion) if emotion is not None else [None] * len(completions)
     out = []
     for completion, label in zip(completions, labels):
         if not label:
             out.append(None)
             continue
-        out.append(float(named_emotion(completion_text(completion), label) == str(label).strip().lower()))
+        named = named_emotion(completion_text(completion), label)
+        try:
+            targets = label_targets(label, label_set)
+        except LabelError:  # a label no table knows (e.g. an open-set word): compared as written
+            out.append(float(named == str(label).strip().lower()))
+            continue
+        out.append(float(answer_emotion(named, label_set) in targets))
     return out
 
 
@@ -216,7 +231,8 @@ REWARD_FUNCTIONS = {f.__name__: f for f in (cue_f1_visual, cue_f1_audio, cue_f1_
 
 
 def build_reward_functions(weights: dict, *, encoder: str | None = None, eos_token_ids: Sequence[int] = (),
-                           min_words: int = 8, max_words: int = 150, answer_format: str = "text"):
+                           min_words: int = 8, max_words: int = 150, answer_format: str = "text",
+                           label_set: str | None = None):
     """``(functions, weights)`` for ``GRPOTrainer(reward_funcs=...)`` / ``GRPOConfig(reward_weights=...)`` from a
     ``{name: weight}`` mapping (names of :data:`REWARD_FUNCTIONS`; a ``null`` weight leaves the reward out, ``0``
     keeps it logged without training on it)."""
@@ -226,7 +242,7 @@ def build_reward_functions(weights: dict, *, encoder: str | None = None, eos_tok
     if unknown:
         raise ValueError(f"unknown reward(s) {unknown}; choose from {', '.join(REWARD_FUNCTIONS)}")
     settings = {"cue_f1_visual": {"encoder": encoder}, "cue_f1_audio": {"encoder": encoder},
-                "cue_f1_global": {"encoder": encoder}, "emotion_match": {},
+                "cue_f1_global": {"encoder": encoder}, "emotion_match": {"label_set": label_set},
                 "format_length": {"eos_token_ids": tuple(eos_token_ids), "min_words": min_words,
                                   "max_words": max_words, "answer_format": answer_format}}
     funcs, used = [], []

@@ -91,13 +91,26 @@ def defaults() -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------- data
-def select_records(path, what, cfg, media: StageMedia | None = None) -> list[dict]:
+def select_records(path, what, cfg, media: StageMedia | None = None, label_only: bool = False) -> list[dict]:
     """The validated records of ``path`` that the ``data`` section keeps (``modalities``, ``max_*_samples``); with
-    ``media``, the records whose media fail the up-front check are reported (or skipped)."""
+    ``media``, the records whose media fail the up-front check are reported (or skipped). Label-only records
+    (emotion, no description or cues) have no answer to imitate: left out (and counted) unless ``label_only``
+    (stage 4 keeps them)."""
     if cfg.data.answer_format not in ANSWER_FORMATS:
         raise ConfigError(f"data.answer_format must be one of {', '.join(ANSWER_FORMATS)}, "
                           f"got {cfg.data.answer_format!r}")
     records = load_stage_records(path, what, check_media=media is None)
+    if not label_only:
+        from .data.schema import is_label_only
+
+        described = [r for r in records if not is_label_only(r)]
+        if not described:
+            raise ConfigError(f"{what} {str(path)!r} holds only label-only records (emotion, no description or cues): "
+                              "instruction tuning needs descriptions; train stage 4 on them (training/stage4_grpo.py)")
+        if len(described) < len(records):
+            print(f"{what}: left out {len(records) - len(described)} label-only record(s) (emotion, no description; "
+                  "stage 4 trains on them)", flush=True)
+        records = described
     wanted = cfg.data.get("modalities")
     if wanted:
         wanted = [wanted] if isinstance(wanted, str) else list(wanted)

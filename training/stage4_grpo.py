@@ -6,7 +6,10 @@ weights themselves (TRL computes reference log-probabilities with the adapter di
 prompt (video, audio, subtitle and the instruction of its modality; no answer); TRL samples ``num_generations``
 completions per prompt with the model's KV-cached ``generate``, scores them with the cue-level rewards of
 :mod:`training.rewards` (EmoCue-360 cue F1 per dimension, emotion match, format/length), normalises the rewards within
-each group and takes clipped policy-gradient steps with a KL penalty ``beta`` towards the reference. The video and
+each group and takes clipped policy-gradient steps with a KL penalty ``beta`` towards the reference. Label-only
+records (an ``emotion``, no description or cues: DFEW / MAFW / MER label files, ``xemogpt data build --label-only``)
+are prompts like any other; only the emotion and format/length rewards apply to them (the cue rewards have no
+reference there), and ``data.label_set`` folds labels and answers into one label set (:mod:`training.data.labels`). The video and
 audio path on top of TRL is :mod:`training.grpo_trainer`: frozen CLIP / HuBERT features come from the feature cache of
 stages 1-3 (``cache.dir``), and every log-probability is computed with the rows' media.
 
@@ -39,6 +42,7 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 from .config_utils import ConfigError, load_config, save_config, section, training_section
 from .data.sample import sample_from_record
+from .data.schema import is_label_only
 from .model_card import write_stage_card
 from .model_loading import build_base_model, build_processor, model_section
 from .rewards import REWARD_FUNCTIONS, build_reward_functions
@@ -79,7 +83,8 @@ def defaults() -> dict:
     return dict(
         model=model_section(preset="paper"),  # model.base_model: the stage-3 merged checkpoint (required)
         data=section(train=None, eval=None, feed_all_media=True, answer_format="text", answer_field="description",
-                     max_train_samples=None, max_eval_samples=None, media_memory_mb=512, modalities=None),
+                     max_train_samples=None, max_eval_samples=None, media_memory_mb=512, modalities=None,
+                     label_set=None),  # label_set: the label set answers and labels are folded into (data/labels.py)
         cache=section(dir=".cache/xemogpt-features", batch_size=32, num_workers=0, dtype="float32", preload=True),
         lora=section(r=None, alpha=None, dropout=None, target_modules=None, extra_modules_to_save=None),
         rewards=section(weights=section(**{name: 1.0 for name in REWARD_FUNCTIONS}), encoder=None, min_words=8,
@@ -103,9 +108,17 @@ def defaults() -> dict:
 def build_prompts(path, what, cfg, processor) -> list[dict]:
     """One prompt row per record: the prompt-only EmoCue sample (media, subtitle, instruction of the answer format),
     its rendered ``prompt`` (for logs; the trainer tokenises with the media), and what the rewards read (``cues``,
-    ``description``, ``emotion``)."""
+    ``description``, ``emotion``). Label-only records (emotion, no description or cues) are prompts like any other;
+    their labels must be known to the label tables (:mod:`training.data.labels`)."""
+    from .data.labels import LabelError, check_labels
+
     rows = []
-    for record in select_records(path, what, cfg):
+    records = select_records(path, what, cfg, label_only=True)
+    try:
+        check_labels(records, cfg.data.get("label_set"), where=f"{what} {str(path)!r}")
+    except LabelError as exc:
+        raise ConfigError(str(exc)) from None
+    for record in records:
         try:
             sample = sample_from_record(record, feed_all_media=bool(cfg.data.feed_all_media),
                                         answer_format=cfg.data.answer_format, answer_field=cfg.data.answer_field)
@@ -188,7 +201,9 @@ def build_trainer(cfg, state, rank: int = 0, world: int = 1):
     train_rows = build_prompts(cfg.data.train, "training set", cfg, processor)
     eval_rows = build_prompts(cfg.data.eval, "held-out set", cfg, processor) if cfg.data.get("eval") else []
     counts = {m: sum(r["modality"] == m for r in train_rows) for m in ("visual", "audio", "multimodal")}
-    print_main(state, f"[{STAGE}] {len(train_rows)} training prompts {counts}, {len(eval_rows)} held-out")
+    label_only = sum(is_label_only(r) for r in train_rows)
+    print_main(state, f"[{STAGE}] {len(train_rows)} training prompts {counts} ({label_only} label-only), "
+                      f"{len(eval_rows)} held-out")
 
     model = build_base_model(cfg.model)
     tokenizer = processor.tokenizer
@@ -197,7 +212,8 @@ def build_trainer(cfg, state, rank: int = 0, world: int = 1):
     try:
         reward_funcs, reward_weights = build_reward_functions(
             weights, encoder=cfg.rewards.get("encoder"), eos_token_ids=eos_ids, min_words=int(cfg.rewards.min_words),
-            max_words=int(cfg.rewards.max_words), answer_format=cfg.data.answer_format)
+            max_words=int(cfg.rewards.max_words), answer_format=cfg.data.answer_format,
+            label_set=cfg.data.get("label_set"))
     except ValueError as exc:
         raise ConfigError(f"rewards.weights: {exc}") from None
     training_cfg = dict(cfg.training)
@@ -221,6 +237,7 @@ def build_trainer(cfg, state, rank: int = 0, world: int = 1):
         peft_config=peft_config, callbacks=make_callbacks(cfg.training.output_dir, cfg.get("debug")),
         prompt_encoder=prompt_encoder)
     figures = {"stage": STAGE, "train_prompts": len(train_rows), "train_modalities": counts, "world_size": world,
+               "train_label_only": label_only,
                "trainable_parameters": trainable_summary(trainer.model), "feature_extraction_s": extract_seconds,
                "reward_weights": dict(zip(trainer.reward_func_names, reward_weights)),
                "num_generations": args.num_generations, "beta": args.beta, "temperature": args.temperature,

@@ -68,6 +68,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "descriptions, mafw captions, mer-caption subtitles)")
     b.add_argument("--modality", choices=("multimodal", "visual", "audio"), default=None,
                    help="dfew / mafw record modality (default visual)")
+    b.add_argument("--label-only", action="store_true", help="dfew / mafw / mer-caption: clips without a caption "
+                   "or reason become label-only records (emotion only, empty description, no cues: stage 4's label "
+                   "data) instead of a description that states the label")
     b.add_argument("--skip-missing", action="store_true", help="drop records whose media file is missing or "
                    "unusable (not a readable clip, cut short, no such stream; counted and listed) instead of failing")
     b.add_argument("--no-media-check", action="store_true", help="keep clip names as paths without looking "
@@ -80,6 +83,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--held-out", type=float, default=0.0, help="fraction also written to emocue_test.jsonl")
     s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--described-share", type=float, default=1.0,
+                   help="share of records that keep description and cues; the rest are label-only (emotion only)")
+    s.add_argument("--labels-only", action="store_true", help="every record label-only (--described-share 0)")
 
     for name, helptext in (("emocue-instruct", "paper §IV stages 1-2: cue inference + consolidation"),
                            ("short-caption", "EmoCue-ShortCaption generation")):
@@ -196,6 +202,10 @@ def _cmd_build(args) -> int:
                 audio_dir=args.audio_dir, skip_missing=args.skip_missing, require_media=not args.no_media_check,
                 openset=args.openset, subtitles=args.subtitles, captions=args.captions, language=args.language,
                 subtitle_language=args.language)
+    if args.label_only:
+        if builder not in (BUILDERS["dfew"], BUILDERS["mafw"], BUILDERS["mer-caption"]):
+            raise ValueError(f"{args.format}: --label-only applies to dfew, mafw and mer-caption label files")
+        opts["label_only"] = True
     if args.modality:
         opts["modality"] = args.modality
     sources = csvs + [p for p in (args.openset, args.captions, args.subtitles) if p]
@@ -221,6 +231,7 @@ def _cmd_synthetic(args) -> int:
     argv = ["--out", args.out, "--n", str(args.n), "--seed", str(args.seed), "--held-out", str(args.held_out)]
     if args.workers is not None:
         argv += ["--workers", str(args.workers)]
+    argv += ["--described-share", str(0.0 if args.labels_only else args.described_share)]
     return synthetic.main(argv)
 
 

@@ -92,6 +92,30 @@ def drop_failed(preds: list[dict], refs: list[dict], ids: list, path: str, skip:
     return [ids[i] for i in keep], [preds[i] for i in keep], [refs[i] for i in keep]
 
 
+def drop_label_only(ids: list, preds: list, refs: list, path: str) -> tuple[list, list, list]:
+    """Pairs whose reference has a text or cues; label-only references (an emotion, no description, no cues: stage 4's
+    label data) have nothing to score a description against and are left out with a note (all of them: an error)."""
+    from emocue360.report import TEXT_KEYS
+
+    def label_only(ref: dict) -> bool:
+        cues = ref.get("cues")
+        return bool(ref.get("emotion")) and not any(str(ref.get(k) or "").strip() for k in TEXT_KEYS) and not (
+            isinstance(cues, dict) and any(cues.get(d) for d in ("visual", "audio", "global")))
+
+    keep = [i for i, r in enumerate(refs) if not label_only(r)]
+    if len(keep) == len(refs):
+        return ids, preds, refs
+    if not keep:
+        raise ValueError(f"{path}: every reference is label-only (an emotion, no description or cues): there is no "
+                         "text to score the predictions against")
+    import sys
+
+    left = [ids[i] for i in range(len(ids)) if i not in set(keep)]
+    print(f"xemogpt eval: note: left out {len(left)} label-only reference(s) (emotion, no description or cues): "
+          f"{_ids_preview(left)}", file=sys.stderr)
+    return [ids[i] for i in keep], [preds[i] for i in keep], [refs[i] for i in keep]
+
+
 def _ids_preview(ids) -> str:
     ids = sorted(map(str, ids))
     return ", ".join(ids[:10]) + (f" … (+{len(ids) - 10} more)" if len(ids) > 10 else "")
@@ -139,6 +163,7 @@ def run(args) -> int:
     ids, preds, refs = drop_failed(preds, refs, ids, args.predictions, args.skip_failed)
     if not ids:
         raise ValueError(f"{args.predictions}: no prediction left to score")
+    ids, preds, refs = drop_label_only(ids, preds, refs, args.references)
     refs = [like_with_like(p, r) for p, r in zip(preds, refs)]
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
     try:

@@ -8,9 +8,13 @@ One record::
     subtitle      string   what is said ("" when unknown)
     emotion       string   emotion label ("" when unknown)
     cues          {visual: [string], audio: [string], global: [string]}
-    description   string   the full explanation (cues + reasoning to the emotion), never empty
+    description   string   the full explanation (cues + reasoning to the emotion); "" only in a label-only record
     short_caption string   EmoCue-ShortCaption style short cue list ("" when absent)
     modality      string   "multimodal" | "visual" | "audio"
+
+A *label-only* record (:func:`is_label_only`) carries an ``emotion`` and no ``description`` and no ``cues`` (the
+corpora people have: DFEW, MAFW, MER2023-25, RAVDESS label files). Stage 4 trains on them with the emotion reward
+(:mod:`training.data.labels` maps label sets onto each other); stages 1-3 need text and leave them out.
 
 Media columns hold paths (the default, portable and decodable without extra packages). :data:`EMOCUE_MEDIA_FEATURES`
 is the variant with ``datasets.Video``/``datasets.Audio`` columns; in ``datasets`` 5.x their decoding needs the
@@ -83,6 +87,18 @@ def with_media_features(dataset: "datasets.Dataset", decode: bool = False) -> "d
     features["video"] = datasets.Video(decode=decode)
     features["audio"] = datasets.Audio(sampling_rate=16000, decode=decode)
     return dataset.cast(features)
+
+
+def has_cues(record) -> bool:
+    """Whether a record lists at least one cue in any dimension."""
+    cues = record.get("cues") if hasattr(record, "get") else None
+    return isinstance(cues, dict) and any(cues.get(key) for key in CUE_KEYS)
+
+
+def is_label_only(record) -> bool:
+    """A record with an ``emotion`` label and neither a ``description`` nor any cue (stage 4's label-only data)."""
+    return (bool(str(record.get("emotion") or "").strip()) and not str(record.get("description") or "").strip()
+            and not has_cues(record))
 
 
 def empty_record(**fields) -> dict:

@@ -38,6 +38,12 @@ Modalities and files:
 * ``visual``: ``clips/<id>.mp4`` without an audio track; only visual and scene cues; ``audio`` is ``None``.
 * ``audio``: ``clips/<id>.wav`` (16 kHz mono); ``video`` is ``None``; only audio cues.
 
+Label-only records (off by default): with ``described_share < 1`` (``--described-share F``; ``--labels-only`` is 0)
+that share of the records keeps its description and the rest keep only the ``emotion`` (and ``subtitle``,
+``factors``): ``description`` and ``short_caption`` empty, no ``cues`` — the label-only corpora stage 4 learns from.
+The clips, the factors, the emotion and every phrasing are drawn exactly as without the option (the same seed
+gives the same media and labels); only the text fields of the label-only records are dropped when written.
+
 ``out_dir/emocue.jsonl`` holds the records with media paths relative to ``out_dir`` (the loaders resolve them);
 each record also carries a ``factors`` dict (the ground-truth factor values, ``""`` for absent ones).
 """
@@ -264,8 +270,22 @@ def _modality_plan(n: int, modality_mix: Sequence[float], seed: int) -> list[str
     return [mods[i] for i in rng.choice(3, size=n, p=weights / weights.sum())]
 
 
+def is_described(seed: int, index: int, described_share: float) -> bool:
+    """Whether record ``index`` of a ``seed`` keeps its description (its own random stream: the clip's draws are
+    unchanged)."""
+    if described_share >= 1.0:
+        return True
+    return bool(np.random.default_rng([seed, index, 2]).random() < described_share)
+
+
+def drop_description(record: dict) -> dict:
+    """The label-only form of a record: emotion, subtitle, media and factors kept; no description, caption or cue."""
+    return {**record, "description": "", "short_caption": "", "cues": {"visual": [], "audio": [], "global": []}}
+
+
 def _make_one(args) -> dict:
-    index, modality, seed, out_dir, size, num_frames, fps = args
+    index, modality, seed, out_dir, size, num_frames, fps = args[:7]
+    described_share = args[7] if len(args) > 7 else 1.0
     rng = np.random.default_rng([seed, index])
     factors = sample_factors(rng)
     names = factors_for_modality(modality)
@@ -293,7 +313,7 @@ def _make_one(args) -> dict:
         write_mp4(Path(out_dir) / rel, frames, fps=fps, audio=audio, sample_rate=SAMPLE_RATE,
                   deterministic=True)
         record["video"] = rel
-    return record
+    return record if is_described(seed, index, described_share) else drop_description(record)
 
 
 def make_synthetic(
@@ -306,11 +326,13 @@ def make_synthetic(
     num_frames: int = 16,
     fps: int = 8,
     workers: int | None = None,
+    described_share: float = 1.0,
 ):
     """Write ``n`` synthetic clips + ``out_dir/emocue.jsonl`` and return them as a ``datasets.Dataset``.
 
     Deterministic by ``seed`` (same records and same media bytes). ``modality_mix`` weighs multimodal / visual-only /
-    audio-only records. ``workers`` processes render and encode in parallel (default: up to 2). The returned dataset
+    audio-only records. ``described_share`` (default 1: all) is the share of records that keep their description;
+    the others are label-only (see the module doc). ``workers`` processes render and encode in parallel (default: up to 2). The returned dataset
     has absolute media paths; the JSONL keeps them relative to ``out_dir``.
     """
     import datasets
@@ -319,12 +341,14 @@ def make_synthetic(
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    if not 0.0 <= float(described_share) <= 1.0:
+        raise ValueError(f"described_share must be within [0, 1], got {described_share}")
     if size % 2:
         raise ValueError(f"size must be even (H.264 yuv420p), got {size}")
     out = Path(out_dir)
     (out / "clips").mkdir(parents=True, exist_ok=True)
     plan = _modality_plan(n, modality_mix, seed)
-    jobs = [(i, plan[i], seed, str(out), size, num_frames, fps) for i in range(n)]
+    jobs = [(i, plan[i], seed, str(out), size, num_frames, fps, float(described_share)) for i in range(n)]
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
     if workers > 1 and n >= 8:
         import multiprocessing as mp
@@ -361,12 +385,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--described-share", type=float, default=1.0,
+                        help="share of records that keep description and cues; the rest are label-only (default 1)")
+    parser.add_argument("--labels-only", action="store_true", help="every record label-only (--described-share 0)")
     args = parser.parse_args(argv)
+    if args.labels_only:
+        args.described_share = 0.0
     import time
 
     start = time.perf_counter()
     ds = make_synthetic(args.out, args.n, args.seed, modality_mix=args.modality_mix, size=args.size,
-                        num_frames=args.frames, workers=args.workers)
+                        num_frames=args.frames, workers=args.workers, described_share=args.described_share)
     elapsed = time.perf_counter() - start
     out = Path(args.out)
     if args.held_out > 0:

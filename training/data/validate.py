@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .schema import COLUMNS, CUE_KEYS, MEDIA_COLUMNS, MODALITIES, MODALITY_AUDIO, STRING_COLUMNS
+from .schema import COLUMNS, CUE_KEYS, MEDIA_COLUMNS, MODALITIES, MODALITY_AUDIO, STRING_COLUMNS, has_cues
 
 
 class EmoCueValidationError(ValueError):
@@ -82,7 +82,13 @@ def validate_record(
     if isinstance(record.get("id"), str) and not record["id"].strip():
         problems.append(f"{where}empty id")
     if isinstance(record.get("description"), str) and not record["description"].strip():
-        problems.append(f"{where}empty description")
+        # a label-only record (emotion, no description, no cues: stage 4's label data) is valid
+        if not (isinstance(record.get("emotion"), str) and record["emotion"].strip()):
+            problems.append(f"{where}empty description and no emotion label (a record needs a description, or an "
+                            "emotion label for a label-only record)")
+        elif isinstance(record.get("cues"), Mapping) and has_cues(record):
+            problems.append(f"{where}empty description but cues listed (a label-only record has an emotion and no "
+                            "cues; a described one needs its description)")
     modality = record.get("modality")
     if isinstance(modality, str) and modality not in MODALITIES:
         problems.append(f"{where}unknown modality {modality!r} (expected one of: {', '.join(MODALITIES)})")

@@ -66,8 +66,9 @@ def read_dfew_labels(path) -> list[tuple[str, str | None]]:
 
 
 def build_dfew(csv=None, media_dir=None, audio_dir=None, skip_missing=False, require_media=True, modality="visual",
-               **_unused) -> BuildResult:
-    """Build label-only records from DFEW split files (``video_name,label``) or DFER-CLIP lists."""
+               label_only=False, **_unused) -> BuildResult:
+    """Build label-only records from DFEW split files (``video_name,label``) or DFER-CLIP lists (``label_only``:
+    an empty description instead of the sentence stating the label: stage 4's label-only records)."""
     paths = as_path_list(csv)
     if not paths:
         raise ValueError("dfew: give at least one label file (--csv single_trainset_1.csv)")
@@ -84,5 +85,6 @@ def build_dfew(csv=None, media_dir=None, audio_dir=None, skip_missing=False, req
                 continue
             audio = sink.audio(name, required=False) if modality != "visual" else None
             sink.add(make_record(name, video=video, audio=audio, emotion=emotion,
-                                 description=label_placeholder(emotion, modality), modality=modality))
+                                 description="" if label_only else label_placeholder(emotion, modality),
+                                 modality=modality))
     return sink.result()

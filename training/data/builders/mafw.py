@@ -28,7 +28,7 @@ column holding Chinese (or the reverse) and an unknown label are errors naming t
 
 Records: ``emotion`` = the class name (compound: names joined with ", "); ``description`` = the English caption
 (Chinese with ``language="zh"``); ``cues.visual`` = the caption's sentences (MAFW captions describe facial
-behaviour); without a caption the description only states the label. Default modality ``visual`` (stage 1 and the
+behaviour); without a caption the description only states the label (``label_only``: empty, a label-only record). Default modality ``visual`` (stage 1 and the
 visual-only instructions of stage 3); pass ``modality="multimodal"`` to keep the audio track.
 """
 
@@ -182,8 +182,10 @@ def read_mafw(path, role: str = "labels", language: str = "en") -> list[Row]:
 
 
 def build_mafw(csv=None, media_dir=None, audio_dir=None, skip_missing=False, captions=None, language="en",
-               require_media=True, modality="visual", **_unused) -> BuildResult:
-    """Build records from MAFW label file(s) and, optionally, a caption file (any layout of the module docstring)."""
+               require_media=True, modality="visual", label_only=False, **_unused) -> BuildResult:
+    """Build records from MAFW label file(s) and, optionally, a caption file (any layout of the module docstring);
+    ``label_only``: a clip without a caption gets an empty description (a label-only record) instead of a sentence
+    stating its label."""
     if language not in ("en", "zh"):
         raise ValueError(f"mafw: language must be 'en' or 'zh', got {language!r}")
     paths = as_path_list(csv)
@@ -202,6 +204,6 @@ def build_mafw(csv=None, media_dir=None, audio_dir=None, skip_missing=False, cap
                 continue
             audio = sink.audio(name, required=False) if modality != "visual" else None
             sink.add(make_record(name, video=video, audio=audio, emotion=emotion,
-                                 description=caption or label_placeholder(emotion, modality),
+                                 description=caption or ("" if label_only else label_placeholder(emotion, modality)),
                                  cues={"visual": split_sentences(caption)}, modality=modality))
     return sink.result()

@@ -11,7 +11,9 @@ Files (confirmed against zeroQiaoba/MERTools ``MER2025/README.md`` and its datas
 
 Either file may be given alone. Reason + labels -> full records. Labels only (MER2025 Track 2 as used in stage 1)
 -> label-only records whose ``description`` and ``short_caption`` are the joined labels (assumption: that is the
-text side of stage-1 video-text pairs). A single CSV holding both ``reason`` and ``openset`` columns works too.
+text side of stage-1 video-text pairs); with ``label_only`` they stay empty (the schema's label-only record, stage 4).
+MER2023 / MER2024 label files (``name, discrete, valence``) are read the same way (``discrete``: one of neutral,
+angry, happy, sad, worried, surprise). A single CSV holding both ``reason`` and ``openset`` columns works too.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from .common import (BuildResult, FormatError, MediaPolicy, RecordSink, clean_na
 
 
 def build_mer_caption(csv=None, media_dir=None, audio_dir=None, skip_missing=False, openset=None, subtitles=None,
-                      require_media=True, subtitle_language="en", **_unused) -> BuildResult:
-    """Build records from MER-Caption+ reason / open-set label / subtitle CSVs."""
+                      require_media=True, subtitle_language="en", label_only=False, **_unused) -> BuildResult:
+    """Build records from MER-Caption+ reason / open-set label / subtitle CSVs (``label_only``: a clip with labels
+    and no reason becomes a label-only record, empty description and no cues)."""
     if csv is None and openset is None:
         raise ValueError("mer-caption: give the reason CSV (--csv, columns name, reason) and/or the open-set label "
                          "CSV (--openset, columns name, openset)")
@@ -49,7 +52,7 @@ def build_mer_caption(csv=None, media_dir=None, audio_dir=None, skip_missing=Fal
     if openset is not None:
         header, rows = read_csv_rows(openset)
         ncol = pick_column(header, ("name", "names", "video_name"), openset, "name")
-        ocol = pick_column(header, ("openset", "labels", "label", "emotion"), openset, "openset")
+        ocol = pick_column(header, ("openset", "labels", "label", "emotion", "discrete"), openset, "openset")
         for r in rows:
             name = clean_name(r[ncol])
             if not name:
@@ -72,8 +75,11 @@ def build_mer_caption(csv=None, media_dir=None, audio_dir=None, skip_missing=Fal
             if csv is not None and name in reasons or not emotion:
                 sink.empty()
                 continue
-            desc = short = emotion  # label-only record (MER2025 Track 2 style)
-            cues = {"visual": [], "audio": [], "global": [emotion]}
+            if label_only:  # the schema's label-only record (stage 4)
+                cues = {}
+            else:
+                desc = short = emotion  # label-only record (MER2025 Track 2 style)
+                cues = {"visual": [], "audio": [], "global": [emotion]}
         else:
             cues = cues_from_description(desc)
         video = sink.video(name)

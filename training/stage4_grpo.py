@@ -9,9 +9,9 @@ completions per prompt with the model's KV-cached ``generate``, scores them with
 each group and takes clipped policy-gradient steps with a KL penalty ``beta`` towards the reference. Label-only
 records (an ``emotion``, no description or cues: DFEW / MAFW / MER label files, ``xemogpt data build --label-only``)
 are prompts like any other; only the emotion and format/length rewards apply to them (the cue rewards have no
-reference there), and ``data.label_set`` folds labels and answers into one label set (:mod:`training.data.labels`). The video and
-audio path on top of TRL is :mod:`training.grpo_trainer`: frozen CLIP / HuBERT features come from the feature cache of
-stages 1-3 (``cache.dir``), and every log-probability is computed with the rows' media.
+reference there), and ``data.label_set`` folds labels and answers into one label set (:mod:`training.data.labels`).
+The video and audio path on top of TRL is :mod:`training.grpo_trainer`: frozen CLIP / HuBERT features come from the
+feature cache of stages 1-3 (``cache.dir``), and every log-probability is computed with the rows' media.
 
     python -m training.stage4_grpo --config training/configs/stage4_tiny.yaml --model.base_model outputs/stage3_sft_tiny/merged
     accelerate launch --config_file training/configs/accelerate/multi_gpu_zero2.yaml training/stage4_grpo.py \

@@ -266,7 +266,8 @@ def examples_markdown(cfg: LabelStudyConfig, held: list[dict], evals: dict) -> s
     picked = [r for m in ("multimodal", "visual", "audio") for r in held if r["modality"] == m][: cfg.num_examples]
     lines = [f"Example held-out explanations (seed {seed}, greedy decoding).", ""]
     for r in picked:
-        lines += [f"### {r['id']} ({r['modality']}, emotion: {r['emotion']})", "", f"- **reference**: {r['description']}"]
+        lines += [f"### {r['id']} ({r['modality']}, emotion: {r['emotion']})", "",
+                  f"- **reference**: {r['description']}"]
         lines += [f"- **{LABELS[s]}**: {preds[s].get(r['id'], '')}" for s in SYSTEMS]
         lines.append("")
     return "\n".join(lines)

@@ -332,8 +332,8 @@ def make_synthetic(
 
     Deterministic by ``seed`` (same records and same media bytes). ``modality_mix`` weighs multimodal / visual-only /
     audio-only records. ``described_share`` (default 1: all) is the share of records that keep their description;
-    the others are label-only (see the module doc). ``workers`` processes render and encode in parallel (default: up to 2). The returned dataset
-    has absolute media paths; the JSONL keeps them relative to ``out_dir``.
+    the others are label-only (see the module doc). ``workers`` processes render and encode in parallel (default: up
+    to 2). The returned dataset has absolute media paths; the JSONL keeps them relative to ``out_dir``.
     """
     import datasets
 

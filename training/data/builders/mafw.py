@@ -28,8 +28,9 @@ column holding Chinese (or the reverse) and an unknown label are errors naming t
 
 Records: ``emotion`` = the class name (compound: names joined with ", "); ``description`` = the English caption
 (Chinese with ``language="zh"``); ``cues.visual`` = the caption's sentences (MAFW captions describe facial
-behaviour); without a caption the description only states the label (``label_only``: empty, a label-only record). Default modality ``visual`` (stage 1 and the
-visual-only instructions of stage 3); pass ``modality="multimodal"`` to keep the audio track.
+behaviour); without a caption the description only states the label (``label_only``: empty, a label-only record).
+Default modality ``visual`` (stage 1 and the visual-only instructions of stage 3); pass ``modality="multimodal"`` to
+keep the audio track.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import recipe_runs
 from .ablation import _mean_std, _pm, evaluate_variant
-from .rl_study import text_shape
+from .rl_study import per_factor_table, text_shape
 
 SYSTEMS = ("sft", "sft_labels", "grpo_labels")
 LABELS = {"sft": "(a) SFT on the described clips", "sft_labels": "(b) (a) + SFT on label-only clips (templated)",
@@ -242,12 +242,7 @@ def table_markdown(tables: dict, cfg: LabelStudyConfig) -> str:
                      f"{_pm(r['heldout_variety'], 1.0, 2)} | {_pm(r['heldout_ood_emotion'])} | "
                      f"{_pm(r['heldout_ood_cues_named'])} | {_pm(r['train_seconds'], 1.0, 0)} | "
                      f"{_pm(r['train_steps'], 1.0, 0)} |")
-    factors = sorted({f for r in rows.values() for f in r["per_factor"]})
-    lines += ["", "Cue named per factor (in-distribution held-out clips, %):", "",
-              "| system | " + " | ".join(factors) + " |", "|---|" + "---:|" * len(factors)]
-    for system in SYSTEMS:
-        lines.append(f"| {LABELS[system]} | " + " | ".join(_pm(rows[system]["per_factor"][f], digits=0)
-                                                            for f in factors) + " |")
+    lines += per_factor_table(rows, SYSTEMS, LABELS, "Cue named per factor (in-distribution held-out clips, %):")
     g = tables["gains"]
     lines += ["", "Gains of (c), points (per seed, then mean ± std):", "",
               f"- emotion: over (a) {_pm(g['heldout_emotion_over_sft'])}, over (b) "

@@ -135,6 +135,16 @@ def aggregate(evals: dict, runs: dict) -> dict:
             "goal_points": 3.0, "goal_met": all(100 * m >= 3.0 for m in margins)}
 
 
+def per_factor_table(rows: dict, systems, labels: dict, heading: str) -> list[str]:
+    """Markdown lines of a study's per-factor table: one row per system, the cue-named rate of every factor."""
+    factors = sorted({f for r in rows.values() for f in r["per_factor"]})
+    lines = ["", heading, "", "| system | " + " | ".join(factors) + " |", "|---|" + "---:|" * len(factors)]
+    for system in systems:
+        lines.append(f"| {labels[system]} | " + " | ".join(_pm(rows[system]["per_factor"][f], digits=0)
+                                                           for f in factors) + " |")
+    return lines
+
+
 def table_markdown(tables: dict, cfg: RLStudyConfig) -> str:
     seeds = ", ".join(map(str, cfg.seeds))
     rows = tables["systems"]
@@ -148,12 +158,7 @@ def table_markdown(tables: dict, cfg: RLStudyConfig) -> str:
                      f"| {_pm(r['global_f1'])} | {_pm(r['cue_accuracy'])} | {_pm(r['emotion_accuracy'])} | "
                      f"{_pm(r['mean_words'], 1.0)} | {_pm(r['trigram_variety'], 1.0, 2)} | "
                      f"{_pm(r['train_seconds'], 1.0, 0)} | {_pm(r['train_steps'], 1.0, 0)} |")
-    factors = sorted({f for r in rows.values() for f in r["per_factor"]})
-    lines += ["", "Cue named per factor (% of held-out clips that have it):", "",
-              "| system | " + " | ".join(factors) + " |", "|---|" + "---:|" * len(factors)]
-    for system in SYSTEMS:
-        lines.append(f"| {LABELS[system]} | " + " | ".join(_pm(rows[system]["per_factor"][f], digits=0)
-                                                            for f in factors) + " |")
+    lines += per_factor_table(rows, SYSTEMS, LABELS, "Cue named per factor (% of held-out clips that have it):")
     gain = tables["gain_over"]
     lines += ["", f"Stage 4 minus stage 3: {_pm(gain['stage3'])} points; stage 4 minus control: "
               f"{_pm(gain['control'])} points; stage 4 minus the better of the two, per seed: "

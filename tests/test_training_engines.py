@@ -184,8 +184,8 @@ def describe_a_clip(merged: Path, data: Path) -> str:
 
 
 @needs_deepspeed
-@slow  # opt-in: in fresh clones the 5th step's loss differed by 0.017-0.086 in 2 of 5 runs (steps 1-4 equal) and one
-#        2-process launch failed; cause not found yet (docs/training.md, ZeRO-3)
+@slow  # opt-in: of 8 runs, 4 passed; the 5th step's loss differed by 0.017 / 0.086 in 2 (steps 1-4 equal), a later
+#        check failed in 1, the 2-process launch in 1; cause not found yet (docs/training.md, ZeRO-3)
 def test_deepspeed_zero3_stage3_equals_one_process(zero3, zero2, synthetic, tmp_path):
     """Stage 3 under ZeRO-3, 2 processes x 2 samples, against one process x 4 samples: the same loss at each of 5
     steps (within 1e-5), the same adapter; the merged checkpoint (gathered trainable weights merged on rank 0) loads

@@ -107,7 +107,6 @@ def official_config(state: dict, vision, audio, text, tokenizer, lora_alpha: int
     lora = lora_factors({k[len(LLM_PREFIX):]: v for k, v in state.items()
                          if k.startswith(LLM_PREFIX) and ".lora_" in k})
     text_lora = None
-    lora_r = 0
     if lora:
         lora_r, targets = lora_rank_and_targets(lora)
         extra.update(lora_r=lora_r, lora_alpha=lora_alpha, lora_target_modules=targets)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import recipe_runs
 from .ablation import _mean_std, _pm, evaluate_variant
-from .rl_study import per_factor_table, text_shape
+from .rl_study import examples_text, per_factor_table, text_shape
 
 SYSTEMS = ("sft", "sft_labels", "grpo_labels")
 LABELS = {"sft": "(a) SFT on the described clips", "sft_labels": "(b) (a) + SFT on label-only clips (templated)",
@@ -257,15 +257,8 @@ def table_markdown(tables: dict, cfg: LabelStudyConfig) -> str:
 
 def examples_markdown(cfg: LabelStudyConfig, held: list[dict], evals: dict) -> str:
     seed = cfg.seeds[0]
-    preds = {s: {p["id"]: p["prediction"] for p in evals[seed][s]["heldout"]["predictions"]} for s in SYSTEMS}
-    picked = [r for m in ("multimodal", "visual", "audio") for r in held if r["modality"] == m][: cfg.num_examples]
-    lines = [f"Example held-out explanations (seed {seed}, greedy decoding).", ""]
-    for r in picked:
-        lines += [f"### {r['id']} ({r['modality']}, emotion: {r['emotion']})", "",
-                  f"- **reference**: {r['description']}"]
-        lines += [f"- **{LABELS[s]}**: {preds[s].get(r['id'], '')}" for s in SYSTEMS]
-        lines.append("")
-    return "\n".join(lines)
+    return examples_text(seed, held, {s: evals[seed][s]["heldout"]["predictions"] for s in SYSTEMS}, LABELS,
+                         cfg.num_examples)
 
 
 def run_study(cfg: LabelStudyConfig) -> dict:

@@ -167,17 +167,23 @@ def table_markdown(tables: dict, cfg: RLStudyConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def examples_markdown(cfg: RLStudyConfig, held: list[dict], evals: dict) -> str:
-    """A few held-out clips of the first seed: reference, and the three systems' explanations."""
-    seed = cfg.seeds[0]
-    preds = {s: {p["id"]: p["prediction"] for p in evals[seed][s]["predictions"]} for s in SYSTEMS}
-    picked = [r for m in ("multimodal", "visual", "audio") for r in held if r["modality"] == m][: cfg.num_examples]
+def examples_text(seed: int, held: list[dict], predictions: dict, labels: dict, num_examples: int) -> str:
+    """A few held-out clips (multimodal first, then visual, audio): the reference and each system's explanation.
+    ``predictions``: system -> the system's prediction records (``id``, ``prediction``), in ``labels``' order."""
+    preds = {s: {p["id"]: p["prediction"] for p in rows} for s, rows in predictions.items()}
+    picked = [r for m in ("multimodal", "visual", "audio") for r in held if r["modality"] == m][:num_examples]
     lines = [f"Example held-out explanations (seed {seed}, greedy decoding).", ""]
     for r in picked:
         lines += [f"### {r['id']} ({r['modality']}, emotion: {r['emotion']})", "", f"- **reference**: {r['description']}"]
-        lines += [f"- **{LABELS[s]}**: {preds[s].get(r['id'], '')}" for s in SYSTEMS]
+        lines += [f"- **{labels[s]}**: {preds[s].get(r['id'], '')}" for s in predictions]
         lines.append("")
     return "\n".join(lines)
+
+
+def examples_markdown(cfg: RLStudyConfig, held: list[dict], evals: dict) -> str:
+    """A few held-out clips of the first seed: reference, and the three systems' explanations."""
+    seed = cfg.seeds[0]
+    return examples_text(seed, held, {s: evals[seed][s]["predictions"] for s in SYSTEMS}, LABELS, cfg.num_examples)
 
 
 def run_study(cfg: RLStudyConfig) -> dict:

@@ -39,7 +39,7 @@ __all__ = [
     "result_keys",
 ]
 
-DIMENSIONS = ("visual", "audio", "global")
+DIMENSIONS = ("visual", "audio", "global")  # = processing_xemogpt.vocabulary.CUE_DIMENSIONS (the metric stands alone)
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 # The authors' scorer drops auditory cues that merely restate the subtitle: a cue containing this substring
 # (case-sensitive, e.g. "Subtitle text: '...'") is removed from predictions and references before scoring.

@@ -7,13 +7,13 @@ import math
 
 from transformers import CLIPVisionConfig, HubertConfig, PreTrainedConfig, Qwen3Config
 
+from .vocabulary import check_answer_format
+
 try:  # transformers >= 5.2x declares sub-configs with SubConfigSpec and builds them itself
     from transformers.configuration_utils import SubConfigSpec
 except ImportError:  # earlier transformers 5 releases (e.g. 5.17): classes only, built in __post_init__ below
     SubConfigSpec = None
 
-# the processor's answer formats (processing_xemogpt.conversation.ANSWER_FORMATS; remote code imports no sibling)
-ANSWER_FORMATS = ("text", "json")
 # What the bridge layers are (a checkpoint's config says which it has; checkpoints without the field are "pre_norm"):
 # "pre_norm": torch pre-norm encoder layers + a final LayerNorm, sized by bridge_num_heads / bridge_intermediate_ratio;
 # "backbone": the backbones' own encoder layer classes (CLIPEncoderLayer in VECB, HubertEncoderLayer in AECB, as the
@@ -206,8 +206,7 @@ class XEmoGPTConfig(PreTrainedConfig):
                               ("aecb_position_embedding", AECB_POSITION_EMBEDDINGS), ("aecb_pooling", AECB_POOLINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
-        if self.answer_format not in ANSWER_FORMATS:
-            raise ValueError(f"answer_format must be one of {', '.join(ANSWER_FORMATS)}, got {self.answer_format!r}")
+        check_answer_format(self.answer_format)
         super().__post_init__(**kwargs)
 
     @classmethod

@@ -19,9 +19,8 @@ from .configuration_xemogpt import XEmoGPTConfig
 from .modeling_aecb import AECBForPretraining, AudioEmotionalCueBridge
 from .modeling_bridge import BridgePreTrainedModel
 from .modeling_vecb import VECBForPretraining, VideoEmotionalCueBridge
+from .vocabulary import AUDIO, MODALITIES, VISUAL  # per-sample modality of stage 3 (§III-D3)
 
-# Per-sample modality of stage 3 (§III-D3); the integer codes are what a collator may send as a tensor.
-MODALITIES = ("multimodal", "visual", "audio")
 PLACEHOLDER_TOKENS = ("<video>", "<audio>")
 # Shortest waveform HuBERT's convolutional front end turns into one frame (25 ms at 16 kHz).
 MIN_AUDIO_SAMPLES = 400
@@ -340,7 +339,7 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
             codes = _modality_codes(modality, input_ids.shape[0], input_ids.device)
             if has_video:
                 video_hidden = self.get_video_features(pixel_values_videos, frame_features=video_frame_features)
-                blocked = None if codes is None else codes == MODALITIES.index("audio")
+                blocked = None if codes is None else codes == MODALITIES.index(AUDIO)
                 inputs_embeds = self._scatter(
                     inputs_embeds, input_ids, self.config.video_token_id, video_hidden.flatten(0, 1), "video", blocked
                 )
@@ -352,7 +351,7 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
                 audio_hidden, frame_mask = self.get_audio_features(
                     input_values, audio_attention_mask, audio_frame_features, audio_frame_mask
                 )
-                blocked = None if codes is None else codes == MODALITIES.index("visual")
+                blocked = None if codes is None else codes == MODALITIES.index(VISUAL)
                 inputs_embeds = self._scatter(
                     inputs_embeds, input_ids, self.config.audio_token_id, audio_hidden[frame_mask.bool()], "audio", blocked
                 )

@@ -23,6 +23,7 @@ import os
 import re
 
 from .media import MediaError
+from .vocabulary import ANSWER_FORMATS, check_answer_format
 
 VIDEO_TOKEN = "<video>"
 AUDIO_TOKEN = "<audio>"
@@ -103,9 +104,6 @@ INSTRUCTIONS = {
 }
 
 
-# Answer formats (XEmoGPTConfig.answer_format records the one a checkpoint was instruction-tuned with): "text" is the
-# paper's free-text explanation; "json" asks for the cue lists, the emotion and the explanation as one JSON object.
-ANSWER_FORMATS = ("text", "json")
 JSON_ANSWER_INSTRUCTION = (
     ' Answer with one JSON object: {"visual": [visual cues], "audio": [audio cues], "global": [global cues], '
     '"emotion": "the emotion", "explanation": "the explanation"}.'
@@ -116,8 +114,7 @@ def instruction_for(modality: str, answer_format: str = "text") -> str:
     """The instruction of a sample of ``modality`` that asks for an answer in ``answer_format``."""
     if modality not in INSTRUCTIONS:
         raise ValueError(f"modality must be one of {', '.join(INSTRUCTIONS)}, got {modality!r}")
-    if answer_format not in ANSWER_FORMATS:
-        raise ValueError(f"unknown answer format {answer_format!r}; choose one of {', '.join(ANSWER_FORMATS)}")
+    check_answer_format(answer_format)
     return INSTRUCTIONS[modality] + (JSON_ANSWER_INSTRUCTION if answer_format == "json" else "")
 
 
@@ -175,8 +172,7 @@ def build_official_messages(video=None, audio=None, subtitle=None, instruction=N
     """
     if modality is not None and modality not in INSTRUCTIONS:
         raise ValueError(f"modality must be one of {', '.join(INSTRUCTIONS)}, got {modality!r}")
-    if answer_format not in ANSWER_FORMATS:
-        raise ValueError(f"unknown answer format {answer_format!r}; choose one of {', '.join(ANSWER_FORMATS)}")
+    check_answer_format(answer_format)
     if instruction is None:
         instruction = OFFICIAL_INSTRUCTION + (JSON_ANSWER_INSTRUCTION if answer_format == "json" else "")
     before_audio, rest = OFFICIAL_USER_TEXT.split("{audio}")

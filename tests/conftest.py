@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from processing_xemogpt.vocabulary import media_kind  # noqa: E402
 from training.data.media_writer import write_audio, write_mp4  # noqa: E402
 from training.runtime import quiet_deepspeed  # noqa: E402
 
@@ -70,13 +71,12 @@ def frame_index_of(frame: np.ndarray) -> int:
 
 
 _TINY_MEDIA: dict[str, bytes] = {}
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
 
 
 def tiny_media(path: Path) -> Path:
     """A small real media file at ``path``: 0.5 s of 8 fps 32x32 H.264 + AAC for a video name (any suffix: FFmpeg
     reads the content), 0.5 s of 16 kHz wav for an audio name. The bytes are made once per session and copied."""
-    kind = "audio" if path.suffix.lower() in AUDIO_SUFFIXES else "video"
+    kind = media_kind(path) or "video"
     if kind not in _TINY_MEDIA:
         import tempfile
 

@@ -338,7 +338,7 @@ def test_unusable_media_every_record_reported_or_skipped(tmp_path):
         f"{csv_path}: 2 clips have missing or unusable media (pass --skip-missing to drop such records):",
         f"  video for clip 'corrupt': {media.resolve() / 'corrupt.mp4'}: not a readable media file (InvalidDataError: "
         "Invalid data found when processing input)",
-        f"  video for clip 'gone' not found in {media.resolve()} (tried .mp4, .avi, .mkv, .mov, .webm, .flv, .m4v)"]
+        f"  video for clip 'gone' not found in {media.resolve()} (tried .mp4, .avi, .mkv, .mov, .webm, .flv, .m4v, .mpg, .mpeg, .ts)"]
     res = build("emer", csv=csv_path, media_dir=media, skip_missing=True)
     assert [r["id"] for r in res.records] == ["good"] and res.skipped_missing == 1 and res.skipped_bad_media == 1
     assert res.bad_media[0].startswith("video for clip 'corrupt': ") and "unusable media" in res.summary()

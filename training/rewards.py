@@ -32,7 +32,8 @@ import re
 from functools import lru_cache
 from typing import Any, Sequence
 
-CUE_DIMENSIONS = ("visual", "audio", "global")
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS
+
 # words of the rules extractor's emotion vocabulary that name no emotion by themselves
 GENERIC_EMOTION_WORDS = frozenset({"emotion", "emotions", "emotional", "mood", "moods", "feel", "feels", "feeling",
                                    "feelings", "felt", "attitude", "state", "positive", "negative", "interesting"})

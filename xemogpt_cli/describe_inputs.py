@@ -22,11 +22,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .inference import AUDIO_SUFFIXES, VIDEO_SUFFIXES
+from processing_xemogpt.vocabulary import MEDIA_EXTENSIONS as MEDIA_SUFFIXES
 
 LIST_SUFFIXES = {".txt", ".lst", ".list"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
-MEDIA_SUFFIXES = VIDEO_SUFFIXES | AUDIO_SUFFIXES
 
 
 @dataclass(frozen=True)

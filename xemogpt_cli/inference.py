@@ -32,9 +32,10 @@ DEFAULT_CHECKPOINT = DEFAULT_DEMO_DIR / "checkpoint"
 MODEL_ENV = "XEMOGPT_MODEL"
 TINY = "tiny"  # the name that selects the untrained tiny preset
 
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"}
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".m4a"}
-MODALITIES = ("both", "visual", "audio")
+from processing_xemogpt.vocabulary import AUDIO_EXTENSIONS as AUDIO_SUFFIXES
+from processing_xemogpt.vocabulary import VIDEO_EXTENSIONS as VIDEO_SUFFIXES
+
+MODALITIES = ("both", "visual", "audio")  # the CLI's choices; "both" is the vocabulary's "multimodal"
 # words of the extractor's emotion vocabulary that name no emotion by themselves
 _GENERIC_EMOTION_WORDS = {"emotion", "emotions", "emotional", "mood", "moods", "feel", "feels", "feeling", "feelings",
                           "felt", "attitude", "state", "positive", "negative", "interesting"}

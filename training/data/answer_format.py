@@ -20,20 +20,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from processing_xemogpt import ANSWER_FORMATS, JSON_ANSWER_INSTRUCTION
-
-from .schema import CUE_KEYS
-
-JSON_KEYS = (*CUE_KEYS, "emotion", "explanation")
+from processing_xemogpt import JSON_ANSWER_INSTRUCTION
+from processing_xemogpt.vocabulary import ANSWER_FORMATS, check_answer_format
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS as CUE_KEYS
+from processing_xemogpt.vocabulary import JSON_ANSWER_KEYS as JSON_KEYS
 
 __all__ = ["ANSWER_FORMATS", "JSON_ANSWER_INSTRUCTION", "JSON_KEYS", "ParsedAnswer", "answer_text", "parse_answer",
            "check_answer_format"]
-
-
-def check_answer_format(answer_format: str) -> str:
-    if answer_format not in ANSWER_FORMATS:
-        raise ValueError(f"unknown answer format {answer_format!r}; choose one of {', '.join(ANSWER_FORMATS)}")
-    return answer_format
 
 
 def answer_text(record: dict, answer_format: str = "text", field: str = "description") -> str:

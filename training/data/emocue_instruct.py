@@ -37,8 +37,9 @@ from emocue360.extractors import normalize_cues
 
 from . import prompts_instruct as P
 
-CUE_KEYS = ("visual", "audio", "global")
-SCORE_COLUMNS = ("visual", "audio", "global")
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS as CUE_KEYS
+
+SCORE_COLUMNS = CUE_KEYS
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -20,10 +20,10 @@ import os
 from dataclasses import asdict, dataclass
 
 from .answer_format import ANSWER_FORMATS, JSON_ANSWER_INSTRUCTION, answer_text  # noqa: F401 (re-exported)
+from processing_xemogpt.vocabulary import media_kind
+
 from .schema import CUE_KEYS, MODALITY_AUDIO, MODALITY_MULTIMODAL, MODALITY_VISUAL
 
-AUDIO_FILE_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac")
-JSON_INSTRUCTION = JSON_ANSWER_INSTRUCTION  # the name this module exported before answer_format.py
 
 
 def has_audio_stream(path: str | None) -> bool:
@@ -31,7 +31,7 @@ def has_audio_stream(path: str | None) -> bool:
     probe is the up-front media check's (:func:`training.data.media_check.probe_media`, memoised per file)."""
     if not path or not os.path.exists(path):
         return False
-    if path.lower().endswith(AUDIO_FILE_SUFFIXES):
+    if media_kind(path) == "audio":
         return True
     from .media_check import probe_media
 

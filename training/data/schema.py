@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import datasets
 
-MODALITY_MULTIMODAL = "multimodal"
-MODALITY_VISUAL = "visual"
-MODALITY_AUDIO = "audio"
-MODALITIES: tuple[str, ...] = (MODALITY_MULTIMODAL, MODALITY_VISUAL, MODALITY_AUDIO)
+from processing_xemogpt.vocabulary import AUDIO as MODALITY_AUDIO
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS as CUE_KEYS
+from processing_xemogpt.vocabulary import MODALITIES
+from processing_xemogpt.vocabulary import MULTIMODAL as MODALITY_MULTIMODAL
+from processing_xemogpt.vocabulary import VISUAL as MODALITY_VISUAL
 
-CUE_KEYS: tuple[str, ...] = ("visual", "audio", "global")
 COLUMNS: tuple[str, ...] = (
     "id", "video", "audio", "subtitle", "emotion", "cues", "description", "short_caption", "modality",
 )

@@ -34,9 +34,9 @@ from .cues import cues_by_content, cues_from_description, sections_from_descript
 from .readers import (FormatError, Table, clean_name, clean_text, iter_jsonish, pick_column,  # noqa: F401
                       read_csv_rows, read_name_table, read_table, read_text)
 
-VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v")
-AUDIO_EXTS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".aac")
-MODALITIES = ("multimodal", "visual", "audio")
+from processing_xemogpt.vocabulary import AUDIO_EXTENSIONS as AUDIO_EXTS
+from processing_xemogpt.vocabulary import VIDEO_EXTENSIONS as VIDEO_EXTS
+from processing_xemogpt.vocabulary import check_modality
 
 class MissingMediaError(FileNotFoundError):
     """Records whose media file is not under ``--media-dir`` or cannot be used (``--skip-missing`` drops them)."""
@@ -264,8 +264,7 @@ def label_placeholder(emotion: str, modality: str = "visual") -> str:
 
 def make_record(id: str, *, video=None, audio=None, subtitle="", emotion="", cues=None, description="",
                 short_caption="", modality="multimodal") -> dict:
-    if modality not in MODALITIES:
-        raise ValueError(f"unknown modality {modality!r}; expected one of {', '.join(MODALITIES)}")
+    check_modality(modality)
     cues = cues or {}
     return {
         "id": str(id),

@@ -10,8 +10,8 @@ data, batch size and seed; the times are the Trainer's ``train_runtime`` for exa
     python benchmarks/bench_feature_cache.py --n 128 --batch 16 --stages 1,3
 
 Prints a table and the ratios (targets: stages 1/2 >= 10x, stage 3 >= 5x) and writes them as JSON to ``--out``.
-Stage 3 starts from random bridges (``--bridges.allow_random``: the timing does not depend on their weights); without
-the cache it decodes and re-encodes every clip at every step (``cache.dir: null``).
+Stage 3 starts from random bridges (``--vecb random --aecb random``: the timing does not depend on their weights);
+without the cache it decodes and re-encodes every clip at every step (``--cache_dir null``).
 
 What bounds the ratio: without the cache an epoch costs decode + frozen encoder forward + bridge forward/backward,
 with it only the bridge. Video (16 frames through CLIP per clip) is far above 10x even on the tiny preset (measured
@@ -39,21 +39,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def run_stage(stage: int, data: str, work: Path, cache_dir: str, enabled: bool, batch: int, extra: list[str]):
     out = work / f"stage{stage}_{'cache' if enabled else 'nocache'}"
-    argv = ["--data.train", data, "--data.eval", "null", "--output_dir", str(out), "--num_train_epochs", "1",
+    argv = ["--train_file", data, "--eval_file", "null", "--output_dir", str(out), "--num_train_epochs", "1",
             "--max_steps", "-1", "--per_device_train_batch_size", str(batch), "--save_strategy", "no",
             "--logging_steps", "1000", "--disable_tqdm", "true"]
     if stage == 3:
         from training.stage3_sft import main
 
-        argv += ["--bridges.vecb", "null", "--bridges.aecb", "null", "--bridges.allow_random", "true",
-                 "--output.save_merged", "false", "--eval.loss_before_after", "false",
-                 "--cache.dir", cache_dir if enabled else "null"]
+        argv += ["--vecb", "random", "--aecb", "random", "--save_merged", "false", "--loss_before_after", "false",
+                 "--cache_dir", cache_dir if enabled else "null"]
     else:
         from training.stage1_vecb import main as stage1
         from training.stage2_aecb import main as stage2
 
         main = stage1 if stage == 1 else stage2
-        argv += ["--cache.dir", cache_dir, "--cache.enabled", str(enabled).lower()]
+        argv += ["--cache_dir", cache_dir, "--cache_enabled", str(enabled).lower()]
     return main(["--config", str(ROOT / f"training/configs/stage{stage}_tiny.yaml"), *argv, *extra])
 
 

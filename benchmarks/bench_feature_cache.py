@@ -38,22 +38,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def run_stage(stage: int, data: str, work: Path, cache_dir: str, enabled: bool, batch: int, extra: list[str]):
+    """One epoch of ``stage`` (its tiny config, these settings, then the bench's extra flags) by ``run(config)``."""
+    import importlib
+
+    from training.config_utils import build_config, flags_to_dict
+
+    names = {1: "training.stage1_vecb", 2: "training.stage2_aecb", 3: "training.stage3_sft"}
+    module = importlib.import_module(names[stage])
+    config_class = getattr(module, f"Stage{stage}Config")
     out = work / f"stage{stage}_{'cache' if enabled else 'nocache'}"
-    argv = ["--train_file", data, "--eval_file", "null", "--output_dir", str(out), "--num_train_epochs", "1",
-            "--max_steps", "-1", "--per_device_train_batch_size", str(batch), "--save_strategy", "no",
-            "--logging_steps", "1000", "--disable_tqdm", "true"]
-    if stage == 3:
-        from training.stage3_sft import main
-
-        argv += ["--vecb", "random", "--aecb", "random", "--save_merged", "false", "--loss_before_after", "false",
-                 "--cache_dir", cache_dir if enabled else "null"]
+    settings = {"train_file": data, "eval_file": None, "output_dir": str(out), "num_train_epochs": 1, "max_steps": -1,
+                "per_device_train_batch_size": batch, "save_strategy": "no", "logging_steps": 1000,
+                "disable_tqdm": True, "cache_dir": cache_dir}
+    if stage == 3:  # random bridges; without the cache: re-encoded every step
+        settings.update(vecb="random", aecb="random", save_merged=False, loss_before_after=False,
+                        cache_dir=cache_dir if enabled else None)
     else:
-        from training.stage1_vecb import main as stage1
-        from training.stage2_aecb import main as stage2
-
-        main = stage1 if stage == 1 else stage2
-        argv += ["--cache_dir", cache_dir, "--cache_enabled", str(enabled).lower()]
-    return main(["--config", str(ROOT / f"training/configs/stage{stage}_tiny.yaml"), *argv, *extra])
+        settings["cache_enabled"] = enabled
+    settings.update(flags_to_dict(config_class, extra, where="benchmark flags"))
+    config = build_config(config_class, settings, config_file=ROOT / f"training/configs/stage{stage}_tiny.yaml")
+    return module.run(config)
 
 
 def main(argv=None) -> dict:

@@ -113,7 +113,7 @@ def test_command_line_mistakes_are_one_line_errors(argv, message):
 
 @pytest.mark.parametrize("content, message", [
     ({"trian_file": "x"}, "bad.yaml: unknown key 'trian_file' for Stage3Config. Did you mean 'train_file'"),
-    ({"data": {"train": "x"}}, "bad.yaml: unknown key 'data'"),  # the old nested layout
+    ({"data": {"train": "x"}}, "bad.yaml: unknown key 'data' for Stage3Config. The stage configs are flat"),
     ({"max_steps": "ten"}, "bad.yaml: max_steps must be an int, got 'ten'"),
     ({"learning_rate": True}, "bad.yaml: learning_rate must be a number, got True"),
     ({"save_merged": "maybe"}, "bad.yaml: save_merged must be true or false"),
@@ -191,3 +191,17 @@ def test_a_run_can_go_to_a_worker_process_as_its_config():
     cfg = build_config(Stage3Config, {"max_steps": 3}, config_file=ROOT / "training/configs/stage3_tiny.yaml")
     copy = pickle.loads(pickle.dumps(cfg))
     assert type(copy) is Stage3Config and config_values(copy) == config_values(cfg)
+
+
+def test_stage_args_of_the_recipe_commands_become_config_settings():
+    """``xemogpt ablate --stage3-args '...'`` (and rl-study's) become per-run dicts of the stage config's fields."""
+    import argparse
+
+    from xemogpt_cli.recipe_cli import stage_overrides
+
+    args = argparse.Namespace(stage3_args="--learning_rate 1e-3 --vecb off", control_args="")
+    assert stage_overrides(args, {"stage3": "stage3", "control": "stage3"}) == {
+        "stage3": {"learning_rate": 1e-3, "vecb": "off"}, "control": {}}
+    with pytest.raises(ConfigError, match="^--grpo-labels-args: unknown option '--max_completion_lenght' for "
+                                          "Stage4Config. Did you mean 'max_completion_length'"):
+        stage_overrides(argparse.Namespace(grpo_labels_args="--max_completion_lenght 8"), {"grpo_labels": "stage4"})

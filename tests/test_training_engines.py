@@ -68,7 +68,7 @@ def stage_argv(stage: str, data: Path, out: Path, cache: Path, **extra) -> list[
 def bridge_runs(data: Path, root: Path, cache: Path) -> list:
     """Stage 2 on 16 clips (8 per step: 4 per process) and stage 1, 4 steps each."""
     return [["stage2", stage_argv("stage2", data, root / "s2", cache, max_steps=4, per_device_train_batch_size=4,
-                                  **{"data.max_train_samples": 16})],
+                                  max_train_samples=16)],
             ["stage1", stage_argv("stage1", data, root / "s1", cache, max_steps=4, per_device_train_batch_size=4)]]
 
 
@@ -100,7 +100,7 @@ def zero2(synthetic, tmp_path_factory):
 def stage4_run(data: Path, base: Path, out: Path, **extra) -> list:
     """Stage 4 (GRPO) from the stage-3 checkpoint ``base``: 4 prompts x 4 completions per process and step."""
     return ["stage4", stage_argv("stage4", data, out, None, per_device_train_batch_size=4,
-                                 **{"model.base_model": base, **extra})]
+                                 base_model=base, **extra)]
 
 
 def stage3_zero3_argv(data: Path, bridges: Path, out: Path, **extra) -> list[str]:
@@ -303,7 +303,7 @@ def test_deepspeed_zero2_equals_one_process_on_the_global_batch(zero2, synthetic
     from training.stage2_aecb import main
 
     main(stage_argv("stage2", synthetic, tmp_path / "one", zero2 / "cache", max_steps=4,
-                    per_device_train_batch_size=8, **{"data.max_train_samples": 16}))
+                    per_device_train_batch_size=8, max_train_samples=16))
     one, two = ([json.loads((d / "loss_history.json").read_text()) for d in (tmp_path / "one", zero2 / "s2")])
     rows = [(a["loss"], b["loss"], a["grad_norm"], b["grad_norm"]) for a, b in zip(one, two)]
     print("\nstep: loss 1 process / 2 processes, grad norm 1 / 2:", [tuple(round(x, 6) for x in r) for r in rows])

@@ -8,7 +8,7 @@ report held-out media→caption retrieval. A :class:`BridgeStage` names the moda
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +33,7 @@ from .runtime import (
     weights_hash,
     write_run_summary,
 )
-from .stage_arguments import StageArguments, prepare_stage_config
+from .stage_arguments import StageArguments, described, prepare_stage_config
 from .text_encoders import extract_text_embeddings
 
 
@@ -56,30 +56,29 @@ class BridgeStageConfig(StageArguments, TrainingArguments):
     """The settings of a bridge pretraining stage (``Stage1Config``, ``Stage2Config``): the stage's own (model, data,
     cache, caption encoder) and transformers' ``TrainingArguments``, with the paper's defaults (§VI-A)."""
 
-    text_encoder: str = field(default="clip:openai/clip-vit-large-patch14", metadata={
-        "help": "the frozen caption encoder: clip:ID, sentence-transformers:ID or sentence-transformers:minilm-offline"})
-    encoder_device: str | None = field(default=None, metadata={
-        "help": "device of the frozen encoders while filling the caches (default: the process's)"})
-    caption: str = field(default="short_caption", metadata={
-        "help": "the record text a clip is paired with: a field (short_caption, description), cues.visual, "
-                "cues.audio, or several joined with +"})
-    cache_enabled: bool = field(default=True, metadata={
-        "help": "false: decode and encode every clip at every step (the naive way, for the benchmark)"})
-    init_from: str | None = field(default=None, metadata={
-        "help": "a stage-1/2 output to go on from (e.g. a converted release's stage1_vecb/), else fresh weights"})
-    torch_dtype: str | None = field(default="bfloat16", metadata={
-        "help": "dtype of the frozen towers for the feature extraction (null: float32)"})
-    remove_unused_columns: bool | None = field(default=False, metadata={"help": "TrainingArguments.remove_unused_columns"})
-    save_steps: float = field(default=1000, metadata={"help": "TrainingArguments.save_steps"})
-    save_total_limit: int | None = field(default=3, metadata={"help": "TrainingArguments.save_total_limit"})
-    logging_steps: float = field(default=50, metadata={"help": "TrainingArguments.logging_steps"})
-    lr_scheduler_type: SchedulerType | str = field(default="cosine", metadata={"help": "TrainingArguments.lr_scheduler_type"})
-    warmup_steps: float = field(default=500, metadata={"help": "TrainingArguments.warmup_steps"})
-    weight_decay: float = field(default=0.01, metadata={"help": "TrainingArguments.weight_decay"})
-    learning_rate: float = field(default=3e-4, metadata={"help": "the paper's learning rate of stages 1 and 2"})
-    num_train_epochs: float = field(default=30, metadata={"help": "the paper's epochs of stages 1 and 2"})
-    bf16: bool | None = field(default=True, metadata={"help": "TrainingArguments.bf16"})
-    dataloader_num_workers: int = field(default=4, metadata={"help": "TrainingArguments.dataloader_num_workers"})
+    text_encoder: str = described("the frozen caption encoder: clip:ID, sentence-transformers:ID or "
+                                  "sentence-transformers:minilm-offline", "clip:openai/clip-vit-large-patch14")
+    encoder_device: str | None = described("device of the frozen encoders while filling the caches (default: the "
+                                           "process's)")
+    caption: str = described("the record text a clip is paired with: a field (short_caption, description), "
+                             "cues.visual, cues.audio, or several joined with +", "short_caption")
+    cache_enabled: bool = described("false: decode and encode every clip at every step (the naive way, for the "
+                                    "benchmark)", True)
+    init_from: str | None = described("a stage-1/2 output to go on from (e.g. a converted release's stage1_vecb/), "
+                                      "else fresh weights")
+    torch_dtype: str | None = described("dtype of the frozen towers for the feature extraction (null: float32)",
+                                        "bfloat16")
+    remove_unused_columns: bool | None = described("TrainingArguments.remove_unused_columns", False)
+    save_steps: float = described("save a checkpoint every N steps", 1000)
+    save_total_limit: int | None = described("checkpoints kept", 3)
+    logging_steps: float = described("log every N steps", 50)
+    lr_scheduler_type: SchedulerType | str = described("learning-rate schedule", "cosine")
+    warmup_steps: float = described("warm-up steps", 500)
+    weight_decay: float = described("weight decay", 0.01)
+    learning_rate: float = described("the paper's learning rate of stages 1 and 2", 3e-4)
+    num_train_epochs: float = described("the paper's epochs of stages 1 and 2", 30)
+    bf16: bool | None = described("bf16 mixed precision (the paper's)", True)
+    dataloader_num_workers: int = described("data-loading workers", 4)
 
     def __post_init__(self):
         prepare_stage_config(self)

@@ -25,6 +25,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+OLD_SECTIONS = ("model", "encoders", "data", "cache", "bridges", "lora", "output", "eval", "training", "runtime",
+                "debug")  # the nested layout of the stage YAML files before the typed configs
 NULL_WORDS = ("null", "~")  # YAML's spellings of None ("none" is a value of some fields, e.g. report_to)
 
 
@@ -108,7 +110,10 @@ def _checked(cls, parser, values: Mapping, where: str) -> dict:
     out = {}
     for key, value in values.items():
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key {key!r} for {cls.__name__}.{_suggest(key, fields)} "
+            hint = (" The stage configs are flat: write this section's keys at the top level (docs/training.md, "
+                    "\"Configs and overrides\")." if key in OLD_SECTIONS and isinstance(value, Mapping) else
+                    _suggest(key, fields))
+            raise ConfigError(f"{where}: unknown key {key!r} for {cls.__name__}.{hint} "
                               f"(`python -m training.<stage> --help` lists every key)")
         out[key] = _check_value(parser, fields[key], value, where, optional)
     return out

@@ -19,7 +19,7 @@ with the loss figures to ``metrics.json``; ``loss_history.json`` holds every log
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:  # `accelerate launch training/stage1_vecb.py`
@@ -31,6 +31,7 @@ import torch
 from .bridge_stage import BridgeStageConfig
 from .config_utils import parse_config
 from .runtime import stage_entry_point
+from .stage_arguments import described
 
 STAGE = "stage1_vecb"
 
@@ -40,9 +41,8 @@ class Stage1Config(BridgeStageConfig):
     """Stage 1 settings: :class:`~training.bridge_stage.BridgeStageConfig` with the paper's VECB run
     (§VI-A): batch 512, lr 3e-4, 30 epochs, bf16."""
 
-    output_dir: str | None = field(default="outputs/stage1_vecb", metadata={"help": "where checkpoints and outputs go"})
-    per_device_train_batch_size: int = field(default=512, metadata={
-        "help": "per process: divide the paper's 512 by the number of GPUs"})
+    output_dir: str | None = described("where checkpoints and outputs go", "outputs/stage1_vecb")
+    per_device_train_batch_size: int = described("per process: divide the paper's batch by the number of GPUs", 512)
 
 
 def pack_frames(features: list[torch.Tensor]) -> dict:

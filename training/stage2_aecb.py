@@ -15,7 +15,7 @@ retrieval on the held-out set).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:  # `accelerate launch training/stage2_aecb.py`
@@ -28,6 +28,7 @@ from .bridge_stage import BridgeStageConfig
 from .config_utils import parse_config
 from .data.sample import audio_source
 from .runtime import stage_entry_point
+from .stage_arguments import described
 
 STAGE = "stage2_aecb"
 
@@ -37,11 +38,10 @@ class Stage2Config(BridgeStageConfig):
     """Stage 2 settings: :class:`~training.bridge_stage.BridgeStageConfig` with the paper's AECB run
     (§VI-A): batch 448, lr 3e-4, 30 epochs, bf16."""
 
-    output_dir: str | None = field(default="outputs/stage2_aecb", metadata={"help": "where checkpoints and outputs go"})
-    per_device_train_batch_size: int = field(default=448, metadata={
-        "help": "per process: divide the paper's 448 by the number of GPUs"})
-    text_encoder: str = field(default="sentence-transformers:sentence-transformers/LaBSE", metadata={
-        "help": "the frozen caption encoder (paper: LaBSE)"})
+    output_dir: str | None = described("where checkpoints and outputs go", "outputs/stage2_aecb")
+    per_device_train_batch_size: int = described("per process: divide the paper's batch by the number of GPUs", 448)
+    text_encoder: str = described("the frozen caption encoder (the paper's LaBSE)",
+                                  "sentence-transformers:sentence-transformers/LaBSE")
 
 
 def record_audio(record: dict) -> str | None:

@@ -11,12 +11,13 @@ sample trains nothing in the audio branch and vice versa). The loss covers the a
         --vecb outputs/stage1_vecb_tiny --aecb outputs/stage2_aecb_tiny
 
 Settings: :class:`~training.stage3_config.Stage3Config` (TRL's ``SFTConfig`` + XEmoGPT's fields; ``--help`` lists
-them); ``run(config)`` trains in-process. Outputs in ``output_dir``: ``checkpoint-*`` every ``save_steps`` (safetensors; rerunning the command resumes
-from the last one, :mod:`training.resume`), ``adapter/`` (the PEFT adapter, bridges and projections included),
-``merged/`` (LoRA merged into the LLM: a full remote-code checkpoint with the processor, loadable with
-``AutoModel``/``AutoProcessor.from_pretrained(..., trust_remote_code=True)``; its ``generation_config.max_new_tokens``
-covers the longest training answer), ``metrics.json`` (loss drop, held-out loss before/after) and
-``loss_history.json``. Records whose media cannot be used: ``on_bad_media`` (:mod:`training.bad_media`).
+them); ``run(config)`` trains in-process. Outputs in ``output_dir``: ``checkpoint-*`` every ``save_steps``
+(safetensors; rerunning the command resumes from the last one, :mod:`training.resume`), ``adapter/`` (the PEFT
+adapter, bridges and projections included), ``merged/`` (LoRA merged into the LLM: a full remote-code checkpoint with
+the processor, loadable with ``AutoModel``/``AutoProcessor.from_pretrained(..., trust_remote_code=True)``; its
+``generation_config.max_new_tokens`` covers the longest training answer), ``metrics.json`` (loss drop, held-out loss
+before/after) and ``loss_history.json``. Records whose media cannot be used: ``on_bad_media``
+(:mod:`training.bad_media`).
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ class Stage4Config(StageArguments, InstructionArguments, GRPOConfig):
         "weight of each reward by name, over the defaults (cue_f1_visual/audio/global 1, emotion_match 1, "
         "format_length 0.5); null leaves one out, 0 logs it without training on it (JSON on the command line)",
         default_factory=dict)
-    reward_encoder: str | None = described("sentence encoder of the cue rewards (default: EmoCue-360's all-MiniLM-L6-v2)")
+    reward_encoder: str | None = described("sentence encoder of the cue rewards (default: EmoCue-360's "
+                                           "all-MiniLM-L6-v2)")
     min_words: int = described("format/length reward: the fewest words of a good answer", 30)
     max_words: int = described("format/length reward: the most words of a good answer", 250)
     label_set: str | None = described("the label set answers and labels are folded into (training/data/labels.py)")
@@ -40,7 +41,8 @@ class Stage4Config(StageArguments, InstructionArguments, GRPOConfig):
                                       True)
     weights_fingerprint: bool = described("debugging: write weights_fingerprint_rank{N}.txt (do the ranks agree?)",
                                       False)
-    output_dir: str | None = described("where checkpoints, adapter/, merged/ and metrics.json go", "outputs/stage4_grpo")
+    output_dir: str | None = described("where checkpoints, adapter/, merged/ and metrics.json go",
+                                       "outputs/stage4_grpo")
     per_device_train_batch_size: int = described("completions per process and step", 8)
     gradient_accumulation_steps: int = described("gradient accumulation steps", 2)
     num_generations: int | None = described("G: completions per prompt (the generation batch must be a multiple)", 8)

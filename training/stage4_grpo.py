@@ -13,7 +13,8 @@ reference there), and ``label_set`` folds labels and answers into one label set 
 The video and audio path on top of TRL is :mod:`training.grpo_trainer`: frozen CLIP / HuBERT features come from the
 feature cache of stages 1-3 (``cache_dir``), and every log-probability is computed with the rows' media.
 
-    python -m training.stage4_grpo --config training/configs/stage4_tiny.yaml --base_model outputs/stage3_sft_tiny/merged
+    python -m training.stage4_grpo --config training/configs/stage4_tiny.yaml \
+        --base_model outputs/stage3_sft_tiny/merged
     accelerate launch --config_file training/configs/accelerate/multi_gpu_zero2.yaml training/stage4_grpo.py \
         --config training/configs/stage4_paper.yaml
     # DeepSpeed ZeRO-3: multi_gpu_zero3.yaml (GPUs) or cpu_2proc_zero3.yaml (2 CPU processes); training/zero3.py

@@ -111,7 +111,7 @@ BUILD_CASES = {
                      "Her brows are knit tightly and the corners of her mouth turn down."], "audio": [], "global": []}),
         ("00412", "happiness", "", L.MAFW_CAPTIONS["00412"][1], {"visual": [L.MAFW_CAPTIONS["00412"][1]],
                                                                   "audio": [], "global": []}),
-        ("08841", "neutral", "", "The emotion expressed in this video is neutral.",
+        ("08841", "neutral", "", "",  # no caption (MAFW neutral clips have none): label-only
          {"visual": [], "audio": [], "global": []}),
         ("02200", "helplessness", "", L.MAFW_CAPTIONS["02200"][1], {"visual": [L.MAFW_CAPTIONS["02200"][1]],
                                                                      "audio": [], "global": []})]),

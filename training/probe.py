@@ -81,7 +81,7 @@ def _labelled(path, what, label_fields, limit):
     return records
 
 
-def _features(encoders: FrozenMediaEncoders, cfg, records, kind: str):
+def media_features(encoders: FrozenMediaEncoders, cfg, records, kind: str):
     from .feature_cache import FeatureCache, file_key
 
     if kind == "visual":
@@ -102,7 +102,7 @@ def _features(encoders: FrozenMediaEncoders, cfg, records, kind: str):
 
 
 @torch.no_grad()
-def _pool(feats: list[torch.Tensor], bridge=None, kind="visual", batch_size=64) -> np.ndarray:
+def pool_features(feats: list[torch.Tensor], bridge=None, kind="visual", batch_size=64) -> np.ndarray:
     from .stage2_aecb import pad_audio
 
     out = []
@@ -121,15 +121,11 @@ def _pool(feats: list[torch.Tensor], bridge=None, kind="visual", batch_size=64) 
 
 
 def fit_probe(x_train, y_train, x_test, y_test, C=1.0, max_iter=2000) -> dict:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+    """UAR/WAR of :func:`training.linear_probe.linear_probe` on the test split."""
+    from .linear_probe import linear_probe
     from .metrics import uar_war
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    clf.fit(x_train, y_train)
-    return uar_war(y_test, clf.predict(x_test))
+    return uar_war(y_test, linear_probe(x_train, y_train, x_test, C=C, max_iter=max_iter))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -148,8 +144,8 @@ def probe_rows(encoders: FrozenMediaEncoders, cfg, train: list[dict], test: list
     for kind in kinds:
         if kind not in ("visual", "audio"):
             raise ConfigError(f"modalities: use 'visual' and/or 'audio', got {kind!r}")
-        tr_rec, tr_feats = _features(encoders, cfg, train, kind)
-        te_rec, te_feats = _features(encoders, cfg, test, kind)
+        tr_rec, tr_feats = media_features(encoders, cfg, train, kind)
+        te_rec, te_feats = media_features(encoders, cfg, test, kind)
         if not tr_rec or not te_rec:
             continue
         raw_name = "CLIP" if kind == "visual" else "HuBERT"
@@ -161,7 +157,7 @@ def probe_rows(encoders: FrozenMediaEncoders, cfg, train: list[dict], test: list
             cls = VECBForPretraining if kind == "visual" else AECBForPretraining
             variants.append((f"{raw_name}+{name.upper()}", cls.from_pretrained(bridges[name]).bridge.eval()))
         for variant, bridge in variants:
-            x_tr, x_te = _pool(tr_feats, bridge, kind), _pool(te_feats, bridge, kind)
+            x_tr, x_te = pool_features(tr_feats, bridge, kind), pool_features(te_feats, bridge, kind)
             for field in label_fields:
                 tr_idx = [i for i, r in enumerate(tr_rec) if record_label(r, field)]
                 te_idx = [i for i, r in enumerate(te_rec) if record_label(r, field)]

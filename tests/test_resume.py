@@ -116,3 +116,15 @@ def test_config_differences_ignore_only_result_neutral_fields():
     assert config_differences(saved, other) == [
         "cache_dtype: 'float32' there, 'float16' now", "config_overrides: {'a': 1} there, {'a': 2} now",
         "seed: 42 there, 1 now", "train_file: 't' there, 'u' now"]
+
+
+def test_a_config_saved_by_an_older_version_asks_before_resuming(tmp_path, state):
+    """A ``stage_config.yaml`` of nested sections (before the typed stage configs) cannot be compared: one line
+    asks for ``--resume_from_checkpoint auto`` or ``--overwrite``."""
+    out = tmp_path / "run"
+    _checkpoint(out, 4)
+    (out / CONFIG_FILE).write_text(yaml.safe_dump({"training": {"learning_rate": 0.001}, "data": {"train": "x"}}))
+    with pytest.raises(ConfigError, match=r"was written by an older version \(nested sections\).*"
+                                          r"--resume_from_checkpoint auto continues"):
+        prepare_output_dir(_cfg(out), "stage1_vecb", state)
+    assert prepare_output_dir(_cfg(out, "--resume_from_checkpoint", "auto"), "s", state) == str(out / "checkpoint-4")

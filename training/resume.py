@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from .config_utils import ConfigError, config_values, save_config
+from .config_utils import OLD_SECTIONS, ConfigError, config_values, save_config
 from .runtime import print_main, resolve_resume
 
 CONFIG_FILE = "stage_config.yaml"
@@ -100,14 +100,19 @@ def prepare_output_dir(cfg, stage: str, state) -> str | None:
         if never:
             raise ConfigError(f"{out} holds the results of an earlier run and resume_from_checkpoint is false; "
                               f"{way_out}")
-        if saved_file.is_file():
-            saved = yaml.safe_load(saved_file.read_text()) or {}
+        saved = (yaml.safe_load(saved_file.read_text()) or {}) if saved_file.is_file() else None
+        older = saved is not None and any(isinstance(saved.get(k), dict) for k in OLD_SECTIONS)
+        if older and explicit in (None, ""):  # nested sections: written before the typed stage configs
+            raise ConfigError(f"{saved_file} was written by an older version (nested sections), so whether this run "
+                              f"has the same configuration is unknown; --resume_from_checkpoint auto continues from "
+                              f"its last checkpoint, or {way_out}")
+        if saved is not None and not older:
             diffs = config_differences(saved, _current(cfg))
             if diffs:
                 shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
                 raise ConfigError(f"{out} holds results of another configuration (saved in {saved_file}): {shown}; "
                                   f"{way_out}")
-        elif explicit in (None, ""):
+        elif saved is None and explicit in (None, ""):
             raise ConfigError(f"{out} holds the results of an earlier run but no {CONFIG_FILE} telling which "
                               f"configuration wrote them; --resume_from_checkpoint auto continues from its last "
                               f"checkpoint, or {way_out}")

@@ -24,7 +24,7 @@ class InstructionArguments:
     """What stages 3 and 4 share: the instruction samples, the LoRA adapter and the saved outputs."""
 
     feed_all_media: bool = described("feed a record's every medium (visual-only records keep their audio track); the "
-                                 "model's per-sample gradient blocking keeps the other branch out", True)
+                                     "model's per-sample gradient blocking keeps the other branch out", True)
     answer_field: str = described("the record field the answer is written from", "description")
     answer_format: str = field(default="text", metadata={
         "help": "text (the paper's free-text explanation) or json (cue lists, emotion, explanation)",
@@ -56,14 +56,14 @@ class Stage3Config(StageArguments, InstructionArguments, SFTConfig):
     trained fully from the stage-1/2 outputs, CLIP and HuBERT frozen; batch 8, lr 1e-5, bf16 (paper §VI-A)."""
 
     vecb: str | None = described("the stage-1 output VECB starts from, `random` (random weights) or `off` (no VECB); "
-                             "unset: base_model's VECB")
+                                 "unset: base_model's VECB")
     aecb: str | None = described("the stage-2 output AECB starts from, `random` or `off` (no AECB); unset: "
-                             "base_model's AECB")
+                                 "base_model's AECB")
     bridge_learning_rate: float | None = described(
         "VECB's and AECB's own learning rate (null: learning_rate, the paper's single rate)")
     loss_before_after: bool = described("measure the held-out loss before and after training", True)
     record_branch_grads: bool = described("debugging: the largest |grad| of each branch per step, in branch_grads.json",
-                                      False)
+                                          False)
     output_dir: str | None = described("where checkpoints, adapter/, merged/ and metrics.json go", "outputs/stage3_sft")
     learning_rate: float = described("the paper's stage-3 learning rate", 1e-5)
     per_device_train_batch_size: int = described("per process: the paper's global batch is 8", 8)
@@ -75,7 +75,7 @@ class Stage3Config(StageArguments, InstructionArguments, SFTConfig):
     save_total_limit: int | None = described("checkpoints kept", 3)
     dataloader_num_workers: int = described("collating workers", 4)
     dataset_kwargs: dict | str | None = described("SFTConfig.dataset_kwargs (the samples are prepared by the collator)",
-                                              default_factory=lambda: {"skip_prepare_dataset": True})
+                                                  default_factory=lambda: {"skip_prepare_dataset": True})
 
     def __post_init__(self):
         for name in ("vecb", "aecb"):

@@ -38,9 +38,9 @@ class Stage4Config(StageArguments, InstructionArguments, GRPOConfig):
     max_words: int = described("format/length reward: the most words of a good answer", 250)
     label_set: str | None = described("the label set answers and labels are folded into (training/data/labels.py)")
     reward_before_after: bool = described("TRL's evaluation of the held-out prompts' rewards before and after training",
-                                      True)
+                                          True)
     weights_fingerprint: bool = described("debugging: write weights_fingerprint_rank{N}.txt (do the ranks agree?)",
-                                      False)
+                                          False)
     output_dir: str | None = described("where checkpoints, adapter/, merged/ and metrics.json go",
                                        "outputs/stage4_grpo")
     per_device_train_batch_size: int = described("completions per process and step", 8)

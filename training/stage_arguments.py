@@ -49,7 +49,7 @@ class CacheArguments:
     """The on-disk cache of frozen CLIP/HuBERT features that stages 1-4 share."""
 
     cache_dir: str | None = described("frozen-feature cache folder (null: re-encode media every step)",
-                                  ".cache/xemogpt-features")
+                                      ".cache/xemogpt-features")
     cache_batch_size: int = described("clips per batch while filling the cache", 64)
     cache_num_workers: int = described("media decoding workers while filling the cache", 8)
     cache_dtype: Literal["float32", "float16", "bfloat16"] = described("dtype of the cached features", "float16")
@@ -61,7 +61,7 @@ class RunArguments:
     torch_threads: int | None = described("intra-op threads of torch (tiny models on a small CPU: 1)")
     sleep_per_step: float = described("debugging: seconds to sleep after each step (the kill-and-resume test)", 0.0)
     overwrite: bool = described("remove an earlier run's checkpoints and outputs in output_dir instead of resuming",
-                            False)
+                                False)
 
 
 @dataclass

@@ -19,12 +19,12 @@ Tables are mean ± std over seeds; ``table.json``, ``table.md`` and ``table.png`
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import recipe_runs
+from .seed_stats import mean_std, pm
 
 VARIANTS = {  # Table V rows: (use_vecb, use_aecb), and the AECB-objective factor: the same with eq.6 alone
     "none": (False, False),
@@ -54,7 +54,7 @@ class AblationConfig(recipe_runs.SeedStudyConfig):
     n_train: int = 1000
     n_heldout: int = 200  # one small held-out set cannot carry a claim (40 and 200 clips differed by 13 points)
     stage1_steps: int = 600
-    stage2_steps: int = 400
+    stage2_steps: int = 1200  # as the demo (docs/training.md, "stage 2 at 1,200 steps")
     stage3_steps: int = 250
     jobs: int = 2  # stage runs side by side, one process and one thread each (2 cores: 2)
 
@@ -104,14 +104,6 @@ def evaluate_variant(model_dir: Path, records: list[dict], cfg: AblationConfig, 
     return out
 
 
-def _mean_std(values: list[float]) -> dict:
-    values = [v for v in values if v is not None]
-    if not values:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "n": len(values)}
-
-
 def aggregate(results: dict, probes: dict) -> dict:
     """Mean ± std over seeds of every figure, per variant (Table V) and per probe row (Table IV)."""
     table_v = {}
@@ -119,12 +111,12 @@ def aggregate(results: dict, probes: dict) -> dict:
         runs = [r for (v, _), r in results.items() if v == variant]
         if not runs:
             continue
-        row = {k: _mean_std([r[k] for r in runs]) for k in ("visual_f1", "audio_f1", "global_f1", "emocue360_mean")}
+        row = {k: mean_std([r[k] for r in runs]) for k in ("visual_f1", "audio_f1", "global_f1", "emocue360_mean")}
         if all("cue_naming" in r for r in runs):
-            row["cue_accuracy"] = _mean_std([r["cue_naming"]["cue_accuracy"] for r in runs])
-            row["emotion_accuracy"] = _mean_std([r["cue_naming"]["emotion_accuracy"] for r in runs])
+            row["cue_accuracy"] = mean_std([r["cue_naming"]["cue_accuracy"] for r in runs])
+            row["emotion_accuracy"] = mean_std([r["cue_naming"]["emotion_accuracy"] for r in runs])
             factors = sorted({f for r in runs for f in r["cue_naming"]["per_factor"]})
-            row["per_factor"] = {f: _mean_std([r["cue_naming"]["per_factor"].get(f) for r in runs]) for f in factors}
+            row["per_factor"] = {f: mean_std([r["cue_naming"]["per_factor"].get(f) for r in runs]) for f in factors}
         table_v[variant] = row
     table_iv = {}
     for rows in probes.values():
@@ -135,14 +127,8 @@ def aggregate(results: dict, probes: dict) -> dict:
             table_iv[key]["uar"].append(row["uar"])
             table_iv[key]["war"].append(row["war"])
     for entry in table_iv.values():
-        entry["uar"], entry["war"] = _mean_std(entry["uar"]), _mean_std(entry["war"])
+        entry["uar"], entry["war"] = mean_std(entry["uar"]), mean_std(entry["war"])
     return {"table_v": table_v, "table_iv": list(table_iv.values())}
-
-
-def _pm(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
-    if stat["mean"] is None:
-        return "-"
-    return f"{scale * stat['mean']:.{digits}f} ± {scale * stat['std']:.{digits}f}"
 
 
 def table_markdown(tables: dict, cfg: AblationConfig) -> str:
@@ -157,7 +143,7 @@ def table_markdown(tables: dict, cfg: AblationConfig) -> str:
         use_vecb, use_aecb = VARIANTS[variant]
         v, a = ("✓" if use_vecb else "-"), ("✓" if use_aecb else "-")
         goal = "-" if not use_aecb else ("eq.6 (paper)" if variant in EQ6_ONLY else objective)
-        cells = [_pm(row[k]) if k in row else "-" for k in ("visual_f1", "audio_f1", "global_f1", "emocue360_mean",
+        cells = [pm(row[k]) if k in row else "-" for k in ("visual_f1", "audio_f1", "global_f1", "emocue360_mean",
                                                              "cue_accuracy", "emotion_accuracy")]
         lines.append(f"| {v} | {a} | {goal} | " + " | ".join(cells) + " |")
     factors = sorted({f for row in tables["table_v"].values() for f in row.get("per_factor", {})})
@@ -165,14 +151,14 @@ def table_markdown(tables: dict, cfg: AblationConfig) -> str:
         lines += ["", "Cue named per factor (% of held-out clips that have it):", "",
                   "| variant | " + " | ".join(factors) + " |", "|---|" + "---:|" * len(factors)]
         for variant, row in tables["table_v"].items():
-            lines.append(f"| {variant} | " + " | ".join(_pm(row["per_factor"][f], digits=0) if f in
+            lines.append(f"| {variant} | " + " | ".join(pm(row["per_factor"][f], digits=0) if f in
                                                          row.get("per_factor", {}) else "-" for f in factors) + " |")
     if tables["table_iv"]:
         lines += ["", f"Table IV (held-out linear probes, UAR / WAR in %, mean ± std over seeds {seeds}):", "",
                   "| features | modal | label | UAR | WAR |", "|---|:-:|---|---:|---:|"]
         for row in sorted(tables["table_iv"], key=lambda r: (r["modal"], r["label"], r["model"])):
-            lines.append(f"| {row['model']} | {row['modal']} | {row['label']} | {_pm(row['uar'], 1.0)} | "
-                         f"{_pm(row['war'], 1.0)} |")
+            lines.append(f"| {row['model']} | {row['modal']} | {row['label']} | {pm(row['uar'], 1.0)} | "
+                         f"{pm(row['war'], 1.0)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -56,5 +56,14 @@ def run(args) -> int:
                      stage3_steps=args.stage3_steps, max_new_tokens=args.max_new_tokens, force=args.force,
                      answer_format=args.answer_format, json_max_new_tokens=args.json_max_new_tokens,
                      rl=args.rl, stage4_steps=args.stage4_steps)
-    run_demo(cfg)
+    result = run_demo(cfg)
+    if cfg.answer_format == "json":  # the JSON model beside the text one (reuses the text run's finished steps)
+        import time
+
+        from .demo_json import run_json_comparison
+
+        start = time.perf_counter()
+        run_json_comparison(cfg, result["untrained_checkpoint"], result["trained_predictions"])
+        print(f"JSON answer format compared in {(time.perf_counter() - start) / 60:.1f} min: "
+              f"{cfg.out / 'report' / 'json_vs_text.md'}", flush=True)
     return 0

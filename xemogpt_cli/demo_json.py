@@ -32,8 +32,8 @@ STAGE_DIR, CHECKPOINT = "stage3_sft_json", "checkpoint_json"
 def train_json(cfg, base: Path) -> Path:
     """Stage 3 with JSON answers (same bridges and schedule as the text model), exported as a checkpoint."""
     recipe_runs.banner(1, 3, "json stage 3", f"instruction tuning with JSON answers, {cfg.stage3_steps} steps")
-    D._stage(cfg, base, "stage3", cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size,
-             {**D.bridges(cfg), "answer_format": "json"}, out_name=STAGE_DIR)
+    D.stage(cfg, base, "stage3", cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size,
+            {**D.bridges(cfg), "answer_format": "json"}, out_name=STAGE_DIR)
     ckpt = D.step_export(cfg, base, STAGE_DIR, CHECKPOINT)
     recorded = json.loads((ckpt / "config.json").read_text()).get("answer_format")
     if recorded != "json":

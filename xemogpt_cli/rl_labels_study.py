@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import recipe_runs
-from .ablation import _mean_std, _pm, evaluate_variant
+from .ablation import evaluate_variant
+from .seed_stats import mean_std, pm
 from .rl_study import CONTINUED, GRPO_SETTINGS, examples_text, per_factor_table, stage_bridges, text_shape
 
 SYSTEMS = ("sft", "sft_labels", "grpo_labels")
@@ -193,17 +194,17 @@ def aggregate(evals: dict, runs: dict) -> dict:
         row = {}
         for split in ("heldout", "heldout_ood"):
             for key in ("emotion", "cues_named", "emocue360", "words", "variety"):
-                row[f"{split}_{key}"] = _mean_std([per_seed[s][system][split][key] for s in per_seed])
-        row["per_factor"] = {f: _mean_std([evals[s][system]["heldout"]["cue_naming"]["per_factor"].get(f)
+                row[f"{split}_{key}"] = mean_std([per_seed[s][system][split][key] for s in per_seed])
+        row["per_factor"] = {f: mean_std([evals[s][system]["heldout"]["cue_naming"]["per_factor"].get(f)
                                            for s in evals])
                              for f in sorted({f for s in evals
                                               for f in evals[s][system]["heldout"]["cue_naming"]["per_factor"]})}
-        row["train_seconds"] = _mean_std([runs[s][system]["train_runtime_s"] for s in runs])
-        row["train_steps"] = _mean_std([runs[s][system]["global_step"] for s in runs])
+        row["train_seconds"] = mean_std([runs[s][system]["train_runtime_s"] for s in runs])
+        row["train_steps"] = mean_std([runs[s][system]["global_step"] for s in runs])
         table[system] = row
 
     def gain(key, other, split="heldout"):
-        return _mean_std([per_seed[s]["grpo_labels"][split][key] - per_seed[s][other][split][key] for s in per_seed])
+        return mean_std([per_seed[s]["grpo_labels"][split][key] - per_seed[s][other][split][key] for s in per_seed])
 
     gains = {f"{split}_{key}_over_{other}": gain(key, other, split) for split in ("heldout", "heldout_ood")
              for key in ("emotion", "cues_named") for other in ("sft", "sft_labels")}
@@ -234,19 +235,19 @@ def table_markdown(tables: dict, cfg: LabelStudyConfig) -> str:
              "named | training s | steps |", "|---|" + "---:|" * 9]
     for system in SYSTEMS:
         r = rows[system]
-        lines.append(f"| {LABELS[system]} | {_pm(r['heldout_emotion'])} | {_pm(r['heldout_cues_named'])} | "
-                     f"{_pm(r['heldout_emocue360'])} | {_pm(r['heldout_words'], 1.0)} | "
-                     f"{_pm(r['heldout_variety'], 1.0, 2)} | {_pm(r['heldout_ood_emotion'])} | "
-                     f"{_pm(r['heldout_ood_cues_named'])} | {_pm(r['train_seconds'], 1.0, 0)} | "
-                     f"{_pm(r['train_steps'], 1.0, 0)} |")
+        lines.append(f"| {LABELS[system]} | {pm(r['heldout_emotion'])} | {pm(r['heldout_cues_named'])} | "
+                     f"{pm(r['heldout_emocue360'])} | {pm(r['heldout_words'], 1.0)} | "
+                     f"{pm(r['heldout_variety'], 1.0, 2)} | {pm(r['heldout_ood_emotion'])} | "
+                     f"{pm(r['heldout_ood_cues_named'])} | {pm(r['train_seconds'], 1.0, 0)} | "
+                     f"{pm(r['train_steps'], 1.0, 0)} |")
     lines += per_factor_table(rows, SYSTEMS, LABELS, "Cue named per factor (in-distribution held-out clips, %):")
     g = tables["gains"]
     lines += ["", "Gains of (c), points (per seed, then mean ± std):", "",
-              f"- emotion: over (a) {_pm(g['heldout_emotion_over_sft'])}, over (b) "
-              f"{_pm(g['heldout_emotion_over_sft_labels'])}; OOD: over (a) {_pm(g['heldout_ood_emotion_over_sft'])}, "
-              f"over (b) {_pm(g['heldout_ood_emotion_over_sft_labels'])}",
-              f"- cues named: over (a) {_pm(g['heldout_cues_named_over_sft'])}, over (b) "
-              f"{_pm(g['heldout_cues_named_over_sft_labels'])}", "", "Goal:", ""]
+              f"- emotion: over (a) {pm(g['heldout_emotion_over_sft'])}, over (b) "
+              f"{pm(g['heldout_emotion_over_sft_labels'])}; OOD: over (a) {pm(g['heldout_ood_emotion_over_sft'])}, "
+              f"over (b) {pm(g['heldout_ood_emotion_over_sft_labels'])}",
+              f"- cues named: over (a) {pm(g['heldout_cues_named_over_sft'])}, over (b) "
+              f"{pm(g['heldout_cues_named_over_sft_labels'])}", "", "Goal:", ""]
     lines += [f"- {name}: {'met' if ok else 'NOT met'}" for name, ok in tables["goal_checks"].items()]
     lines += ["", f"Wall time: {recipe_runs.wall_time_line(tables)}."]
     return "\n".join(lines) + "\n"

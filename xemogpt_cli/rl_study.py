@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import recipe_runs
-from .ablation import _mean_std, _pm, evaluate_variant
+from .ablation import evaluate_variant
+from .seed_stats import mean_std, pm
 
 SYSTEMS = ("stage3", "stage4", "control")
 LABELS = {"stage3": "after stage 3", "stage4": "after stage 4 (GRPO)", "control": "stage 3 continued (same wall time)"}
@@ -123,19 +124,19 @@ def aggregate(evals: dict, runs: dict) -> dict:
     table = {}
     for system in SYSTEMS:
         rows = [evals[s][system] for s in evals]
-        row = {k: _mean_std([r[k] for r in rows]) for k in (*FIGURES, "mean_words", "trigram_variety")}
-        row["cue_accuracy"] = _mean_std([r["cue_naming"]["cue_accuracy"] for r in rows])
-        row["emotion_accuracy"] = _mean_std([r["cue_naming"]["emotion_accuracy"] for r in rows])
+        row = {k: mean_std([r[k] for r in rows]) for k in (*FIGURES, "mean_words", "trigram_variety")}
+        row["cue_accuracy"] = mean_std([r["cue_naming"]["cue_accuracy"] for r in rows])
+        row["emotion_accuracy"] = mean_std([r["cue_naming"]["emotion_accuracy"] for r in rows])
         factors = sorted({f for r in rows for f in r["cue_naming"]["per_factor"]})
-        row["per_factor"] = {f: _mean_std([r["cue_naming"]["per_factor"].get(f) for r in rows]) for f in factors}
-        row["train_seconds"] = _mean_std([runs[s][system]["train_runtime_s"] for s in runs])
-        row["train_steps"] = _mean_std([runs[s][system]["global_step"] for s in runs])
+        row["per_factor"] = {f: mean_std([r["cue_naming"]["per_factor"].get(f) for r in rows]) for f in factors}
+        row["train_seconds"] = mean_std([runs[s][system]["train_runtime_s"] for s in runs])
+        row["train_steps"] = mean_std([runs[s][system]["global_step"] for s in runs])
         table[system] = row
     margins = [evals[s]["stage4"]["emocue360_mean"] - max(evals[s]["stage3"]["emocue360_mean"],
                                                           evals[s]["control"]["emocue360_mean"]) for s in evals]
-    gains = {other: _mean_std([evals[s]["stage4"]["emocue360_mean"] - evals[s][other]["emocue360_mean"]
+    gains = {other: mean_std([evals[s]["stage4"]["emocue360_mean"] - evals[s][other]["emocue360_mean"]
                                for s in evals]) for other in ("stage3", "control")}
-    return {"systems": table, "margin_over_best_other": _mean_std(margins), "gain_over": gains,
+    return {"systems": table, "margin_over_best_other": mean_std(margins), "gain_over": gains,
             "goal_points": 3.0, "goal_met": all(100 * m >= 3.0 for m in margins)}
 
 
@@ -144,7 +145,7 @@ def per_factor_table(rows: dict, systems, labels: dict, heading: str) -> list[st
     factors = sorted({f for r in rows.values() for f in r["per_factor"]})
     lines = ["", heading, "", "| system | " + " | ".join(factors) + " |", "|---|" + "---:|" * len(factors)]
     for system in systems:
-        lines.append(f"| {labels[system]} | " + " | ".join(_pm(rows[system]["per_factor"][f], digits=0)
+        lines.append(f"| {labels[system]} | " + " | ".join(pm(rows[system]["per_factor"][f], digits=0)
                                                            for f in factors) + " |")
     return lines
 
@@ -158,15 +159,15 @@ def table_markdown(tables: dict, cfg: RLStudyConfig) -> str:
              "| training s | steps |", "|---|" + "---:|" * 10]
     for system in SYSTEMS:
         r = rows[system]
-        lines.append(f"| {LABELS[system]} | {_pm(r['emocue360_mean'])} | {_pm(r['visual_f1'])} | {_pm(r['audio_f1'])} "
-                     f"| {_pm(r['global_f1'])} | {_pm(r['cue_accuracy'])} | {_pm(r['emotion_accuracy'])} | "
-                     f"{_pm(r['mean_words'], 1.0)} | {_pm(r['trigram_variety'], 1.0, 2)} | "
-                     f"{_pm(r['train_seconds'], 1.0, 0)} | {_pm(r['train_steps'], 1.0, 0)} |")
+        lines.append(f"| {LABELS[system]} | {pm(r['emocue360_mean'])} | {pm(r['visual_f1'])} | {pm(r['audio_f1'])} "
+                     f"| {pm(r['global_f1'])} | {pm(r['cue_accuracy'])} | {pm(r['emotion_accuracy'])} | "
+                     f"{pm(r['mean_words'], 1.0)} | {pm(r['trigram_variety'], 1.0, 2)} | "
+                     f"{pm(r['train_seconds'], 1.0, 0)} | {pm(r['train_steps'], 1.0, 0)} |")
     lines += per_factor_table(rows, SYSTEMS, LABELS, "Cue named per factor (% of held-out clips that have it):")
     gain = tables["gain_over"]
-    lines += ["", f"Stage 4 minus stage 3: {_pm(gain['stage3'])} points; stage 4 minus control: "
-              f"{_pm(gain['control'])} points; stage 4 minus the better of the two, per seed: "
-              f"{_pm(tables['margin_over_best_other'])} points (goal: ≥ {tables['goal_points']:.0f} on every seed: "
+    lines += ["", f"Stage 4 minus stage 3: {pm(gain['stage3'])} points; stage 4 minus control: "
+              f"{pm(gain['control'])} points; stage 4 minus the better of the two, per seed: "
+              f"{pm(tables['margin_over_best_other'])} points (goal: ≥ {tables['goal_points']:.0f} on every seed: "
               f"{'met' if tables['goal_met'] else 'not met'})."]
     return "\n".join(lines) + "\n"
 

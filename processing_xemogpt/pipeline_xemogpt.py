@@ -198,8 +198,8 @@ class XEmoGPTPipeline(ChunkPipeline):
             chunk = {**clip, "start": start, "end": end, "windowed": bool(segment), "error": None}
             try:
                 chunk["messages"] = self.messages_for(chunk)
-            except MEDIA_ERRORS as exc:
-                chunk["error"] = one_line(exc)
+            except MEDIA_ERRORS as exc:  # nothing was fed: the result names no media
+                chunk.update(video=None, audio=None, modality=None, error=one_line(exc))
             yield {"chunk": chunk, "is_last": k == len(windows) - 1}
 
     def get_iterator(self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params,

@@ -198,11 +198,11 @@ def test_sixty_second_clip_in_windows(long_mp4, ckpt, tmp_path, capsys):
 def test_a_window_feeds_its_own_frames_and_audio(long_mp4):
     from processing_xemogpt import XEmoGPTProcessor
     from training.data.sample import EmoCueSample
-    from xemogpt_cli.describe_run import load_media
+    from processing_xemogpt.pipeline_xemogpt import load_media
 
     processor = XEmoGPTProcessor.from_preset("tiny")
     sample = EmoCueSample(id="w", modality="multimodal", video=str(long_mp4), audio=str(long_mp4), subtitle="")
-    frames, audio = load_media(sample, processor, 20.0, 30.0)
+    frames, audio = load_media(processor, sample.video, sample.audio, 20.0, 30.0)
     # 4 fps: [20 s, 30 s) holds frames 80..119; 16 segment middles -> 80 + floor((i + 0.5) * 40 / 16)
     assert [frame_index_of(f) for f in frames] == [80 + (2 * i + 1) * 40 // 32 for i in range(16)]
     assert audio.shape == (10 * SR,)
@@ -218,7 +218,8 @@ def test_json_answer_format_from_the_checkpoint_config(syn, json_ckpt, tmp_path,
     describer = Describer(json_ckpt, max_new_tokens=6)
     assert describer.answer_format == "json"
     items, kind = resolve_inputs(syn / "emocue.jsonl")
-    _, messages = Runner(describer)._prepared(Job(items[0].id, items[0]))
+    messages = describer.pipeline.messages_for(describer.pipeline.clip_of(Runner(describer).input_of(
+        Job(items[0].id, items[0]))))
     prompt = describer.processor.apply_chat_template(messages, add_generation_prompt=True)
     assert JSON_ANSWER_INSTRUCTION.strip() in prompt  # the instruction asks for what the model was trained to write
     out = tmp_path / "j.jsonl"

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import math
 import os
+import queue
+import threading
 
 import torch
 from torch.utils.data import DataLoader
@@ -101,6 +103,53 @@ def load_media(processor, video=None, audio=None, start=None, end=None) -> tuple
 def _collate(items: list[dict]) -> dict:
     """A batch of chunks as lists (media and conversations stay as they are: the processor pads them in _forward)."""
     return {"chunk": [item["chunk"] for item in items], "is_last": [item["is_last"] for item in items]}
+
+
+class Prefetched:
+    """Iterates a data loader in a helper thread, one batch ahead: the next batch's media are decoded (PyAV and numpy
+    release the GIL) while the current one generates. Used when the pipeline runs with ``num_workers=0``; worker
+    processes (``num_workers=1``) cost a process start per call. The thread stops when the iteration is dropped."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        ahead, stop = queue.Queue(maxsize=1), threading.Event()
+
+        def put(entry) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(entry, timeout=0.1)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        def work():
+            try:
+                for batch in self.loader:
+                    if not put((True, batch)):
+                        return
+            except BaseException as exc:  # handed to the consuming thread, raised there
+                put((False, exc))
+                return
+            put((False, None))
+
+        threading.Thread(target=work, name="xemogpt-pipeline-prefetch", daemon=True).start()
+        try:
+            while True:
+                ok, batch = ahead.get()
+                if ok:
+                    yield batch
+                elif batch is None:
+                    return
+                else:
+                    raise batch
+        finally:
+            stop.set()
 
 
 class XEmoGPTPipeline(ChunkPipeline):
@@ -205,10 +254,12 @@ class XEmoGPTPipeline(ChunkPipeline):
     def get_iterator(self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params,
                      postprocess_params):
         """``ChunkPipeline.get_iterator`` with this pipeline's collate function (a batch is a list of decoded clips
-        and their conversations; the processor pads them in :meth:`_forward`)."""
+        and their conversations; the processor pads them in :meth:`_forward`) and, without worker processes, the
+        next batch prepared in a helper thread (:class:`Prefetched`)."""
         dataset = PipelineChunkIterator(inputs, self.preprocess, preprocess_params)
         loader = DataLoader(dataset, num_workers=min(num_workers, 1), batch_size=batch_size,
                             collate_fn=no_collate_fn if batch_size == 1 else _collate)
+        loader = loader if num_workers else Prefetched(loader)
         model_iterator = PipelinePackIterator(loader, self.forward, forward_params, loader_batch_size=batch_size)
         return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
 

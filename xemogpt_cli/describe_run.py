@@ -100,28 +100,28 @@ class Runner:
         return {"clip": job.clip, "video": sample.video, "audio": sample.audio, "modality": sample.modality,
                 "subtitle": sample.subtitle, "start": job.start, "end": job.end}
 
-    def batch(self, jobs: list[Job]) -> list[dict]:
-        """The records of one batch of jobs, in job order (a clip that fails has its error in its own record)."""
-        records: list[dict | None] = [None] * len(jobs)
-        ready, inputs = [], []
-        for i, job in enumerate(jobs):
+    def batches(self, jobs: list[Job], batch_size: int):
+        """Records, ``batch_size`` jobs at a time, in job order: one streaming call of the pipeline for the whole run
+        (it decodes the next batch while the current one generates); a job that cannot be used has its one-line
+        error in its own record."""
+        inputs: list[dict | str] = []
+        for job in jobs:
             try:
                 if job.error:
                     raise ValueError(job.error)
                 inputs.append(self.input_of(job))
-                ready.append(i)
             except MEDIA_ERRORS as exc:
-                records[i] = P.record(job, self.describer.name, self.describer.answer_format, error=one_line(exc))
-        if inputs:
-            results = self.describer.pipeline(inputs, batch_size=len(inputs), **self.describer.params)
-            for i, result in zip(ready, results):
-                records[i] = P.record(jobs[i], self.describer.name, self.describer.answer_format, result)
-        return records
-
-    def batches(self, jobs: list[Job], batch_size: int):
-        """Records batch after batch."""
+                inputs.append(one_line(exc))
+        good = (x for x in inputs if isinstance(x, dict))
+        results = iter(self.describer.pipeline(good, batch_size=batch_size, **self.describer.params))
+        name, fmt = self.describer.name, self.describer.answer_format
         for start in range(0, len(jobs), batch_size):
-            yield self.batch(jobs[start : start + batch_size])
+            yield [P.record(job, name, fmt, error=x) if isinstance(x, str) else P.record(job, name, fmt, next(results))
+                   for job, x in zip(jobs[start : start + batch_size], inputs[start : start + batch_size])]
+
+    def batch(self, jobs: list[Job]) -> list[dict]:
+        """The records of one batch of jobs."""
+        return [r for records in self.batches(jobs, max(1, len(jobs))) for r in records]
 
 
 # ------------------------------------------------------------------------------------------------ the run

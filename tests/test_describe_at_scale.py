@@ -30,33 +30,6 @@ def syn(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    """A tiny checkpoint whose untrained LM (init std 0.5) writes varied, input-dependent text."""
-    import torch
-
-    from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
-    from processing_xemogpt import XEmoGPTProcessor
-
-    torch.manual_seed(1)
-    model = XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny", text_config={"initializer_range": 0.5}))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny"
-    model.save_pretrained(path)
-    XEmoGPTProcessor.from_preset("tiny").save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def json_ckpt(ckpt, tmp_path_factory):
-    """The same weights with ``config.answer_format = "json"`` (as stage 3 records it)."""
-    path = tmp_path_factory.mktemp("ckpt_json") / "tiny_json"
-    shutil.copytree(ckpt, path)
-    config = json.loads((path / "config.json").read_text())
-    config["answer_format"] = "json"
-    (path / "config.json").write_text(json.dumps(config))
-    return path
-
-
-@pytest.fixture(scope="module")
 def broken_records(syn, tmp_path_factory, not_media_file):
     """The 6 synthetic records plus one whose video is not a media file and one whose video is missing (ids 3, 5)."""
     records = [json.loads(line) for line in (syn / "emocue.jsonl").read_text().splitlines()]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,33 +18,6 @@ from xemogpt_cli.main import main
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 PROJECT_MODULES = ("modeling_xemogpt", "processing_xemogpt", "training", "xemogpt_cli", "emocue360", "llm_client")
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    """A tiny checkpoint whose untrained LM (init std 0.5) writes varied, input-dependent text."""
-    import torch
-
-    from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
-    from processing_xemogpt import XEmoGPTProcessor
-
-    torch.manual_seed(1)
-    model = XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny", text_config={"initializer_range": 0.5}))
-    path = tmp_path_factory.mktemp("pipe_ckpt") / "tiny"
-    model.save_pretrained(path)
-    XEmoGPTProcessor.from_preset("tiny").save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def json_ckpt(ckpt, tmp_path_factory):
-    """The same weights with ``config.answer_format = "json"`` (as stage 3 records it)."""
-    path = tmp_path_factory.mktemp("pipe_ckpt_json") / "tiny_json"
-    shutil.copytree(ckpt, path)
-    config = json.loads((path / "config.json").read_text())
-    config["answer_format"] = "json"
-    (path / "config.json").write_text(json.dumps(config))
-    return path
 
 
 def fresh(tmp_path, model_dir, body: str, *args) -> object:

@@ -2,7 +2,8 @@
 
 Importing the package also registers the inference pipeline (:class:`XEmoGPTPipeline`, task
 ``"video-emotion-explanation"``) with transformers for this process, as ``modeling_xemogpt`` registers its Auto
-classes: ``transformers.pipeline("video-emotion-explanation", model=DIR)`` then needs no remote code.
+classes: ``transformers.pipeline("video-emotion-explanation", model=model, processor=processor)`` wraps loaded objects
+(a checkpoint directory names the pipeline itself: ``pipeline(model=DIR, trust_remote_code=True)``).
 """
 
 from transformers import AutoModel

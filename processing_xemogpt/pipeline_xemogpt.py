@@ -367,6 +367,13 @@ class XEmoGPTPipeline(ChunkPipeline):
         results = [self.result(out["chunk"], out["answer"]) for out in model_outputs]
         return results if model_outputs[0]["chunk"]["windowed"] else results[0]
 
+    def save_pretrained(self, save_directory, **kwargs):
+        """Save the checkpoint this pipeline runs: the model (its config names this pipeline in ``custom_pipelines``)
+        and the processor (its remote code includes this file). ``Pipeline.save_pretrained`` would save the
+        processor's tokenizer and feature extractor but not the processor itself."""
+        self.model.save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory, **kwargs)
+
     def __call__(self, inputs, **kwargs):
         """Describe one clip (its result; a clip that cannot be described raises its one-line error) or a list of
         clips (one result each, failures as ``error`` entries)."""

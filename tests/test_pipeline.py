@@ -54,12 +54,25 @@ def describe_json(capsys, *argv) -> list[dict]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
 
 
-def test_checkpoint_names_its_pipeline(ckpt):
+def test_checkpoint_names_its_pipeline(ckpt, tmp_path):
+    """Model + processor saved: the config names the pipeline, its code lies beside the rest; a pipeline built in
+    this process saves the same checkpoint."""
+    from transformers import pipeline
+
+    from modeling_xemogpt import XEmoGPTForConditionalGeneration
+    from processing_xemogpt import XEmoGPTProcessor
+
     config = json.loads((ckpt / "config.json").read_text())
     assert config["custom_pipelines"] == {"video-emotion-explanation": {
         "impl": "pipeline_xemogpt.XEmoGPTPipeline", "pt": ["AutoModel"], "type": "multimodal"}}
     for name in ("pipeline_xemogpt.py", "answer.py", "probe.py", "vocabulary.py"):
         assert (ckpt / name).is_file(), name
+    model, processor = XEmoGPTForConditionalGeneration.from_pretrained(ckpt), XEmoGPTProcessor.from_pretrained(ckpt)
+    pipe = pipeline("video-emotion-explanation", model=model, processor=processor, device="cpu")  # registered here
+    assert type(pipe).__module__ == "processing_xemogpt.pipeline_xemogpt"
+    pipe.save_pretrained(tmp_path / "again")
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == sorted(p.name for p in ckpt.iterdir())
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["custom_pipelines"] == config["custom_pipelines"]
 
 
 def test_one_clip_a_batch_with_a_bad_file_and_errors(ckpt, tmp_path, mp4_with_audio, mp4_no_audio, wav_file,

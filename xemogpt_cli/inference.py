@@ -28,12 +28,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from processing_xemogpt.pipeline_xemogpt import DECODINGS
+
 DEFAULT_DEMO_DIR = Path("demo_output")
 DEFAULT_CHECKPOINT = DEFAULT_DEMO_DIR / "checkpoint"
 MODEL_ENV = "XEMOGPT_MODEL"
 TINY = "tiny"  # the name that selects the untrained tiny preset
-
-from processing_xemogpt.pipeline_xemogpt import DECODINGS
 
 MODALITIES = ("both", "visual", "audio")  # the CLI's choices; "both" is the vocabulary's "multimodal"
 # words of the extractor's emotion vocabulary that name no emotion by themselves

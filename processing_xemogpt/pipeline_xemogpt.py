@@ -100,15 +100,12 @@ def load_media(processor, video=None, audio=None, start=None, end=None) -> tuple
     return frames, wave
 
 
-def _collate(items: list[dict]) -> dict:
-    """A batch of chunks as lists (media and conversations stay as they are: the processor pads them in _forward)."""
-    return {"chunk": [item["chunk"] for item in items], "is_last": [item["is_last"] for item in items]}
-
-
 class Prefetched:
-    """Iterates a data loader in a helper thread, one batch ahead: the next batch's media are decoded (PyAV and numpy
-    release the GIL) while the current one generates. Used when the pipeline runs with ``num_workers=0``; worker
-    processes (``num_workers=1``) cost a process start per call. The thread stops when the iteration is dropped."""
+    """Iterates a data loader in a helper thread, one batch ahead and no more: the next batch's media are decoded
+    and its inputs made by the processor (PyAV, numpy and torch release the GIL) while the current one generates.
+    Used when the pipeline runs with ``num_workers=0`` (worker processes cost a process start per call). Further
+    ahead, or the processor run in the generating thread, made ``generate`` several times slower with 2 torch threads
+    on 2 cores (the two threads' CPU work contends). The thread stops when the iteration is dropped."""
 
     def __init__(self, loader):
         self.loader = loader
@@ -117,15 +114,15 @@ class Prefetched:
         return len(self.loader)
 
     def __iter__(self):
-        ahead, stop = queue.Queue(maxsize=1), threading.Event()
+        ahead, stop, taken = queue.Queue(maxsize=1), threading.Event(), threading.Event()
 
         def put(entry) -> bool:
+            """Hand ``entry`` over and wait until it is taken: the helper works one batch ahead, no more."""
+            taken.clear()
+            ahead.put(entry)
             while not stop.is_set():
-                try:
-                    ahead.put(entry, timeout=0.1)
+                if taken.wait(timeout=0.1):
                     return True
-                except queue.Full:
-                    pass
             return False
 
         def work():
@@ -142,6 +139,7 @@ class Prefetched:
         try:
             while True:
                 ok, batch = ahead.get()
+                taken.set()
                 if ok:
                     yield batch
                 elif batch is None:
@@ -251,19 +249,40 @@ class XEmoGPTPipeline(ChunkPipeline):
                 chunk.update(video=None, audio=None, modality=None, error=one_line(exc))
             yield {"chunk": chunk, "is_last": k == len(windows) - 1}
 
+    def _collate(self, items: list[dict]) -> dict:
+        """A batch of chunks as lists, with the model inputs of the chunks that loaded (``None`` when the processor
+        fails on the batch as a whole: :meth:`_answers` then tries them one by one)."""
+        chunks = [item["chunk"] for item in items]
+        ready = [c["messages"] for c in chunks if c["error"] is None]
+        try:
+            inputs = self.inputs_for(ready) if ready else None
+        except MEDIA_ERRORS + (RuntimeError,):
+            inputs = None
+        return {"chunk": chunks, "is_last": [item["is_last"] for item in items], "inputs": inputs}
+
+    def _collate_one(self, items: list[dict]) -> dict:
+        """:meth:`_collate` of a batch of one, unbatched (``batch_size=1``: the pipeline iterator expects one item)."""
+        (item,) = items
+        return {**item, "inputs": self._collate(items)["inputs"]}
+
     def get_iterator(self, inputs, num_workers: int, batch_size: int, preprocess_params, forward_params,
                      postprocess_params):
-        """``ChunkPipeline.get_iterator`` with this pipeline's collate function (a batch is a list of decoded clips
-        and their conversations; the processor pads them in :meth:`_forward`) and, without worker processes, the
+        """``ChunkPipeline.get_iterator`` with this pipeline's collate function (the decoded clips of a batch, their
+        conversations and the processor's padded inputs of those that loaded) and, without worker processes, the
         next batch prepared in a helper thread (:class:`Prefetched`)."""
         dataset = PipelineChunkIterator(inputs, self.preprocess, preprocess_params)
         loader = DataLoader(dataset, num_workers=min(num_workers, 1), batch_size=batch_size,
-                            collate_fn=no_collate_fn if batch_size == 1 else _collate)
+                            collate_fn=self._collate if batch_size > 1 else self._collate_one)
         loader = loader if num_workers else Prefetched(loader)
         model_iterator = PipelinePackIterator(loader, self.forward, forward_params, loader_batch_size=batch_size)
         return PipelineIterator(model_iterator, self.postprocess, postprocess_params)
 
     # ------------------------------------------------------------------------------------------------ generation
+    def get_inference_context(self):
+        """``torch.inference_mode`` (the base class uses ``no_grad``): measured on the tiny preset with 2 CPU
+        threads, ``generate`` took about 10x the CPU time under ``no_grad``."""
+        return torch.inference_mode
+
     def _suppressed_tokens(self) -> list[int] | None:
         """Special tokens an explanation never contains (placeholders, chat markers): all but end-of-sequence."""
         if self._suppress is None:
@@ -301,11 +320,13 @@ class XEmoGPTPipeline(ChunkPipeline):
             tokenize=True, return_dict=True, return_tensors="pt")
 
     def generate_conversations(self, conversations: list, max_new_tokens: int | None = None, min_new_tokens: int = 1,
-                               decoding: str = "greedy", generate_kwargs: dict | None = None) -> list[tuple]:
-        """``(text, truncated)`` for each prompt-only conversation of one batch; ``truncated``: generation stopped at
-        ``max_new_tokens`` before the end of the answer."""
+                               decoding: str = "greedy", generate_kwargs: dict | None = None, inputs=None) -> list:
+        """``(text, truncated)`` for each prompt-only conversation of one batch (``inputs``: their
+        :meth:`inputs_for`, when already made); ``truncated``: generation stopped at ``max_new_tokens`` before the end
+        of the answer."""
         max_new_tokens = int(max_new_tokens or DEFAULT_MAX_NEW_TOKENS[self.answer_format])
-        inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in self.inputs_for(conversations).items()}
+        inputs = self.inputs_for(conversations) if inputs is None else inputs
+        inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
         prompt_len = inputs["input_ids"].shape[1]
         search = dict(do_sample=False, num_beams=1) if decoding == "greedy" else {}
         kwargs = {**search, "min_new_tokens": min(int(min_new_tokens), max_new_tokens),
@@ -316,10 +337,12 @@ class XEmoGPTPipeline(ChunkPipeline):
         texts = self.processor.batch_decode(new, skip_special_tokens=True)
         return [(t.strip(), not done and new.shape[1] >= max_new_tokens) for t, done in zip(texts, finished)]
 
-    def _answers(self, conversations: list, **params) -> list:
+    def _answers(self, conversations: list, inputs=None, **params) -> list:
         """Answers of one batch; if the batch fails as a whole, each clip alone (its exception in its place)."""
         try:
-            return self.generate_conversations(conversations, **params)
+            if inputs is None and len(conversations) > 1:  # the processor failed on the batch in _collate
+                raise RuntimeError("the batch's inputs could not be made")
+            return self.generate_conversations(conversations, inputs=inputs, **params)
         except MEDIA_ERRORS + (RuntimeError,) as exc:
             if len(conversations) == 1:
                 return [exc]
@@ -335,7 +358,8 @@ class XEmoGPTPipeline(ChunkPipeline):
         batched = isinstance(model_inputs["is_last"], list)
         chunks = model_inputs["chunk"] if batched else [model_inputs["chunk"]]
         ready = [c for c in chunks if c["error"] is None]
-        answers = iter(self._answers([c["messages"] for c in ready], **params) if ready else [])
+        answers = iter(self._answers([c["messages"] for c in ready], model_inputs.get("inputs"), **params)
+                       if ready else [])
         done, outputs = [], []
         for chunk in chunks:
             answer = next(answers) if chunk["error"] is None else None

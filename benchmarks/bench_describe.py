@@ -3,9 +3,9 @@ one run, and windows/s on a 60 s clip cut into windows.
 
 The clips are real synthetic EmoCue clips (2 s, 112x112 H.264 + AAC, or wav for audio-only ones) and a 60 s clip
 (25 fps, 160x120, AAC); every answer is forced to ``--new-tokens`` tokens (``min_new_tokens = max_new_tokens``), so
-both modes do the same work. Each mode runs the whole describe path (:meth:`xemogpt_cli.describe_run.Runner.batches`:
-per-clip media decoding and the processor in a helper thread one batch ahead, left-padded ``generate``, parsing, the
-predictions record) with batch size 1 or ``--batch-size``; the two modes alternate
+both modes do the same work. Each mode runs the whole describe path (:meth:`xemogpt_cli.describe_run.Runner.batches`
+over the checkpoint's :class:`processing_xemogpt.XEmoGPTPipeline`: per-clip media decoding in a helper thread one
+batch ahead, the processor and left-padded ``generate``, parsing, the predictions record) with batch size 1 or ``--batch-size``; the two modes alternate
 ``--repeats`` times and the best time of each is kept. The batched answers are checked to be identical to the
 one-at-a-time answers (an untrained LM's near-tied logits may flip a token under padding). Prints clips/s of both and their ratio (target at batch 8: >= 3x), then windows/s::
 

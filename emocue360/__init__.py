@@ -6,7 +6,8 @@ Python API (no ``evaluate`` needed)::
     compute_emocue360(predictions, references)          # texts or cue dicts -> P/R/F1 per dimension + mean
 
 ``evaluate.load("emocue360")`` loads :mod:`emocue360.emocue360` (the metric script) and gives the same numbers.
-LLM helpers shared with the data pipeline: :mod:`emocue360.llm_backends`, :mod:`emocue360.cache`.
+The LLM client is the project's :mod:`llm_client` (``emocue360/llm_backends.py`` links to it so that the metric folder
+also works on its own); the reply cache shared with the data pipeline: :mod:`emocue360.cache`.
 """
 
 from .extractors import LLMExtractor, RulesExtractor, get_extractor, normalize_cues

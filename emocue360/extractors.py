@@ -15,7 +15,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .cache import JSONCache, cached_chat_json, make_key
-from .llm_backends import BackendError, make_backend
+try:  # inside the project: the one LLM client (llm_client), so the metric raises the classes its callers catch
+    from llm_client.llm_backends import BackendError, make_backend
+except ImportError:  # the metric folder on its own (evaluate's module cache, a Space): the same file beside it
+    from .llm_backends import BackendError, make_backend
 from .prompts import build_messages, template_ids
 from .rules import RulesExtractor
 
@@ -93,7 +96,7 @@ class LLMExtractor:
     """Cue extraction with a chat model (paper §V-B), cached on disk.
 
     Args:
-        backend: an object from :mod:`emocue360.llm_backends` (``chat_json_many``, ``name``, ``model``).
+        backend: an object from :mod:`llm_client.llm_backends` (``chat_json_many``, ``name``, ``model``).
         template: prompt template 1-5 (:mod:`emocue360.prompts`).
         cache_dir: cache directory (default :func:`emocue360.cache.default_cache_dir`); ``False`` disables caching.
         max_workers: concurrent requests (OpenAI-compatible backend).

@@ -7,7 +7,7 @@ import math
 
 from transformers import CLIPVisionConfig, HubertConfig, PreTrainedConfig, Qwen3Config
 
-from .vocabulary import check_answer_format
+from .vocabulary import CUSTOM_PIPELINES, check_answer_format
 
 try:  # transformers >= 5.2x declares sub-configs with SubConfigSpec and builds them itself
     from transformers.configuration_utils import SubConfigSpec
@@ -139,6 +139,9 @@ class XEmoGPTConfig(PreTrainedConfig):
             records it): `"text"` (the paper's free-text explanation) or `"json"` (`{"visual": [...], "audio": [...],
             "global": [...], "emotion": ..., "explanation": ...}`). Prompts built for generation ask for it
             (`processing_xemogpt.build_messages(..., answer_format=config.answer_format)`).
+        custom_pipelines (`dict`, optional): the inference pipeline saved with the checkpoint; defaults to
+            `XEmoGPTPipeline` (task `"video-emotion-explanation"`, file `pipeline_xemogpt.py`, which the processor's
+            `save_pretrained` writes), so that `transformers.pipeline(model=DIR, trust_remote_code=True)` finds it.
     """
 
     model_type = "xemogpt"
@@ -184,6 +187,7 @@ class XEmoGPTConfig(PreTrainedConfig):
     text_lora: dict | None = None
     backbones: dict | None = None
     answer_format: str = "text"
+    custom_pipelines: dict | None = None
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
@@ -207,6 +211,8 @@ class XEmoGPTConfig(PreTrainedConfig):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {getattr(self, name)!r}")
         check_answer_format(self.answer_format)
+        if self.custom_pipelines is None:  # every checkpoint carries its inference pipeline (processing_xemogpt)
+            self.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)
         super().__post_init__(**kwargs)
 
     @classmethod

@@ -48,6 +48,9 @@ from .conversation import (
     split_conversation,
 )
 from .media import MediaError
+# the inference pipeline named by config.custom_pipelines: imported here so that save_pretrained, which copies this
+# file's relative imports with it, writes pipeline_xemogpt.py into every checkpoint
+from .pipeline_xemogpt import XEmoGPTPipeline  # noqa: F401
 from .tokenization_tiny import build_tiny_tokenizer
 from .video_processing_xemogpt import XEmoGPTVideoProcessor
 

@@ -56,3 +56,9 @@ def check_answer_format(answer_format: str) -> str:
     if answer_format not in ANSWER_FORMATS:
         raise ValueError(f"unknown answer format {answer_format!r}; choose one of {', '.join(ANSWER_FORMATS)}")
     return answer_format
+
+# The inference pipeline every checkpoint carries (``config.custom_pipelines``): ``transformers.pipeline(model=DIR,
+# trust_remote_code=True)`` picks this task and loads the class from the checkpoint's ``pipeline_xemogpt.py``.
+PIPELINE_TASK = "video-emotion-explanation"
+CUSTOM_PIPELINES = {PIPELINE_TASK: {"impl": "pipeline_xemogpt.XEmoGPTPipeline", "pt": ["AutoModel"],
+                                    "type": "multimodal"}}

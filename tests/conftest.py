@@ -15,6 +15,8 @@ Fixtures (all session-scoped paths, cheap: ~0.3 s in total):
 * ``long_mp4``        60 s, 4 fps (240 indexed frames), 64x64 H.264 + AAC: a chirp from 200 to 800 Hz at 16 kHz
                       (``chirp(seconds)``), so every instant of the audio is distinct; ``long_wav_60`` that chirp.
 * ``frame_index_of``  function: decoded RGB frame -> the index encoded by ``make_indexed_frames``.
+* ``ckpt``            a saved tiny checkpoint (model + processor) whose untrained LM (init std 0.5, seed 1) writes
+                      varied, input-dependent text; ``json_ckpt`` the same weights with ``answer_format: json``.
 
 ``tiny_media(path)`` writes a small real clip (or wav, by suffix) where a test needs media files to exist and decode;
 ``cut_file(src, dst, fraction)`` copies the first part of a file (a clip cut short); ``synthetic_split(folder, n,
@@ -23,7 +25,9 @@ n_train, ...)`` generates synthetic EmoCue clips split into ``train.jsonl`` / ``
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -216,3 +220,30 @@ def tiny_processor():
     from processing_xemogpt import XEmoGPTProcessor
 
     return XEmoGPTProcessor.from_preset("tiny")
+
+
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory):
+    """A tiny checkpoint whose untrained LM (init std 0.5) writes varied, input-dependent text."""
+    import torch
+
+    from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
+    from processing_xemogpt import XEmoGPTProcessor
+
+    torch.manual_seed(1)
+    model = XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny", text_config={"initializer_range": 0.5}))
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    model.save_pretrained(path)
+    XEmoGPTProcessor.from_preset("tiny").save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def json_ckpt(ckpt, tmp_path_factory):
+    """The same weights with ``config.answer_format = "json"`` (as stage 3 records it)."""
+    path = tmp_path_factory.mktemp("ckpt_json") / "tiny_json"
+    shutil.copytree(ckpt, path)
+    config = json.loads((path / "config.json").read_text())
+    config["answer_format"] = "json"
+    (path / "config.json").write_text(json.dumps(config))
+    return path

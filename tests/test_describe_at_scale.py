@@ -30,33 +30,6 @@ def syn(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    """A tiny checkpoint whose untrained LM (init std 0.5) writes varied, input-dependent text."""
-    import torch
-
-    from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
-    from processing_xemogpt import XEmoGPTProcessor
-
-    torch.manual_seed(1)
-    model = XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny", text_config={"initializer_range": 0.5}))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny"
-    model.save_pretrained(path)
-    XEmoGPTProcessor.from_preset("tiny").save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def json_ckpt(ckpt, tmp_path_factory):
-    """The same weights with ``config.answer_format = "json"`` (as stage 3 records it)."""
-    path = tmp_path_factory.mktemp("ckpt_json") / "tiny_json"
-    shutil.copytree(ckpt, path)
-    config = json.loads((path / "config.json").read_text())
-    config["answer_format"] = "json"
-    (path / "config.json").write_text(json.dumps(config))
-    return path
-
-
-@pytest.fixture(scope="module")
 def broken_records(syn, tmp_path_factory, not_media_file):
     """The 6 synthetic records plus one whose video is not a media file and one whose video is missing (ids 3, 5)."""
     records = [json.loads(line) for line in (syn / "emocue.jsonl").read_text().splitlines()]
@@ -198,11 +171,11 @@ def test_sixty_second_clip_in_windows(long_mp4, ckpt, tmp_path, capsys):
 def test_a_window_feeds_its_own_frames_and_audio(long_mp4):
     from processing_xemogpt import XEmoGPTProcessor
     from training.data.sample import EmoCueSample
-    from xemogpt_cli.describe_run import load_media
+    from processing_xemogpt.pipeline_xemogpt import load_media
 
     processor = XEmoGPTProcessor.from_preset("tiny")
     sample = EmoCueSample(id="w", modality="multimodal", video=str(long_mp4), audio=str(long_mp4), subtitle="")
-    frames, audio = load_media(sample, processor, 20.0, 30.0)
+    frames, audio = load_media(processor, sample.video, sample.audio, 20.0, 30.0)
     # 4 fps: [20 s, 30 s) holds frames 80..119; 16 segment middles -> 80 + floor((i + 0.5) * 40 / 16)
     assert [frame_index_of(f) for f in frames] == [80 + (2 * i + 1) * 40 // 32 for i in range(16)]
     assert audio.shape == (10 * SR,)
@@ -218,7 +191,8 @@ def test_json_answer_format_from_the_checkpoint_config(syn, json_ckpt, tmp_path,
     describer = Describer(json_ckpt, max_new_tokens=6)
     assert describer.answer_format == "json"
     items, kind = resolve_inputs(syn / "emocue.jsonl")
-    _, messages = Runner(describer)._prepared(Job(items[0].id, items[0]))
+    messages = describer.pipeline.messages_for(describer.pipeline.clip_of(Runner(describer).input_of(
+        Job(items[0].id, items[0]))))
     prompt = describer.processor.apply_chat_template(messages, add_generation_prompt=True)
     assert JSON_ANSWER_INSTRUCTION.strip() in prompt  # the instruction asks for what the model was trained to write
     out = tmp_path / "j.jsonl"

@@ -13,7 +13,7 @@ import pytest
 
 from emocue360.cache import JSONCache, make_key
 from emocue360.extractors import ExtractionError, LLMExtractor, get_extractor, normalize_cues
-from emocue360.llm_backends import BackendError, JSONReplyError, OpenAIChatBackend, parse_json_reply
+from llm_client.llm_backends import BackendError, JSONReplyError, OpenAIChatBackend, parse_json_reply
 from emocue360.prompts import ONE_SHOT_OUTPUT, TEMPLATES, build_messages
 from emocue360.rules import extract_cues_rules
 from emocue360.testing import FakeChatServer
@@ -352,7 +352,7 @@ def test_hf_backend_with_a_tiny_local_chat_model(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
-    from emocue360.llm_backends import TransformersChatBackend
+    from llm_client.llm_backends import TransformersChatBackend
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

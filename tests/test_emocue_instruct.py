@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from emocue360.cache import JSONCache
-from emocue360.llm_backends import OpenAIChatBackend
+from llm_client.llm_backends import OpenAIChatBackend
 from training.data.emocue_instruct import (aggregate_sheets, export_sheet, normalise_cues, read_sheet,
                                            run_emocue_instruct, run_short_caption)
 

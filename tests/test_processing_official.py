@@ -331,20 +331,20 @@ def test_describe_uses_the_checkpoints_official_prompt(official_checkpoint, mp4_
                                                        tmp_path):
     """`xemogpt describe --model DIR` on a checkpoint whose processor is official: the model is prompted with the
     authors' prompt (ids checked against their rule) and the authors' frames; the answer has no special tokens."""
-    from processing_xemogpt import load_audio
+    from processing_xemogpt import XEmoGPTPipeline, load_audio
     from xemogpt_cli import inference
     from xemogpt_cli.main import main
 
     ckpt, _, proc = official_checkpoint
     seen = []
-    real_inputs_for = inference.Describer.inputs_for
+    real_inputs_for = XEmoGPTPipeline.inputs_for
 
     def recording_inputs_for(self, conversations):
         inputs = real_inputs_for(self, conversations)
         seen.append(inputs)
         return inputs
 
-    monkeypatch.setattr(inference.Describer, "inputs_for", recording_inputs_for)
+    monkeypatch.setattr(XEmoGPTPipeline, "inputs_for", recording_inputs_for)
     monkeypatch.delenv(inference.MODEL_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     rc = main(["describe", str(mp4_with_audio), "--model", str(ckpt), "--subtitle", "Hi there.",
@@ -373,8 +373,8 @@ def test_describer_describe_uses_the_official_prompt(official_checkpoint, mp4_no
     describer = inference.Describer(str(ckpt), max_new_tokens=4)
     assert describer.frame_sampling == "uniform_all_frames"
     seen = []
-    real = describer.inputs_for
-    monkeypatch.setattr(describer, "inputs_for", lambda convs: seen.append(real(convs)) or seen[-1])
+    real = describer.pipeline.inputs_for
+    monkeypatch.setattr(describer.pipeline, "inputs_for", lambda convs: seen.append(real(convs)) or seen[-1])
     desc = describer.describe(str(mp4_no_audio), subtitle="", frames=True)
     assert desc.modality == "visual" and len(desc.frames) == 16
     assert seen[0]["input_ids"][0].tolist() == authors_ids(proc.tokenizer, "", None, 16, proc.video_token_id,

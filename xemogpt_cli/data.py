@@ -158,7 +158,7 @@ def _validate(records: list[dict], check_media: bool):
 
 
 def _make_backend(args, model=None, base_url=None):
-    from emocue360.llm_backends import BackendError, make_backend
+    from llm_client import BackendError, make_backend
 
     try:
         if args.backend == "openai":

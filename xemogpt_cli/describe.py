@@ -60,9 +60,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-DEFAULT_MAX_NEW_TOKENS = {"text": 128, "json": 384}
-
-
 def _check_args(args) -> None:
     for name in ("max_new_tokens", "batch_size", "threads"):
         value = getattr(args, name)
@@ -88,6 +85,8 @@ def _state():
 
 
 def run(args) -> int:
+    from processing_xemogpt.pipeline_xemogpt import DEFAULT_MAX_NEW_TOKENS
+
     from . import describe_run
     from .describe_inputs import resolve_inputs
     from .inference import Describer, answer_format_of, choose_modality, resolve_model

@@ -1,4 +1,5 @@
-"""What ``xemogpt describe INPUT`` reads, and the time windows of long clips.
+"""What ``xemogpt describe INPUT`` reads (the time windows of long clips are the pipeline's:
+:func:`processing_xemogpt.pipeline_xemogpt.plan_windows`).
 
 INPUT is one of:
 
@@ -17,7 +18,6 @@ Resolving the input opens no media file: a clip that cannot be used fails when i
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,44 +98,3 @@ def _list_file(path: Path, subtitle: str) -> list[InputItem]:
     if not items:
         raise ValueError(f"{path}: the list file names no clip")
     return items
-
-
-# ------------------------------------------------------------------------------------------------ windows
-def media_duration(path: str, kind: str = "video") -> float:
-    """Seconds of a file's ``kind`` stream ("video" or "audio"; audio files: their length); one-line MediaError."""
-    from processing_xemogpt.media import MediaError, _check_path, _first_stream, _open_container
-
-    p = _check_path(path, kind)
-    if kind == "audio" and p.suffix.lower() in {".wav", ".flac", ".ogg"}:
-        import soundfile as sf
-
-        try:
-            return float(sf.info(str(p)).duration)
-        except Exception as exc:
-            raise MediaError(f"{p}: not a readable audio file ({' '.join(str(exc).split())})") from None
-    container = _open_container(p)
-    try:
-        stream = _first_stream(container, p, kind)
-        if stream.duration is not None and stream.time_base is not None:
-            return float(stream.duration * stream.time_base)
-        if container.duration is not None:
-            return container.duration / 1_000_000
-        end = 0.0  # no duration in the header: the last packet's end (demuxing only)
-        for packet in container.demux(stream):
-            if packet.pts is not None and packet.time_base is not None:
-                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-        return end
-    finally:
-        container.close()
-
-
-def plan_windows(duration: float, segment: float, stride: float | None = None) -> list[tuple[float, float]]:
-    """``(start, end)`` windows of ``segment`` seconds every ``stride`` seconds (default: ``segment``, no overlap)
-    covering ``[0, duration)``: the last one ends at the clip's end (it may be shorter)."""
-    stride = segment if stride is None else stride
-    if segment <= 0 or stride <= 0:
-        raise ValueError(f"--segment and --stride must be positive, got {segment} and {stride}")
-    if duration <= 0:
-        raise ValueError("the clip has no duration")
-    count = max(1, math.ceil((duration - segment) / stride - 1e-9) + 1)
-    return [(round(k * stride, 3), round(min(k * stride + segment, duration), 3)) for k in range(count)]

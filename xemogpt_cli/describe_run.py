@@ -1,12 +1,14 @@
 """``xemogpt describe`` at scale: many clips (or the windows of long clips) in batches, written to one predictions file
 (:mod:`xemogpt_cli.predictions`), resumable, and sharded over the processes of ``accelerate launch``.
 
-* **Batches** — ``batch_size`` clips per ``generate`` call (left-padded prompts). Each clip's media are decoded first,
-  one clip at a time, so a clip that cannot be used (missing, unreadable, no such stream, too short) gets its one-line
-  error in its own record and the rest of the batch goes on.
+* **Batches** — ``batch_size`` clips per call of the checkpoint's pipeline (:class:`processing_xemogpt.XEmoGPTPipeline`:
+  one left-padded ``generate`` per batch). The pipeline decodes each clip's media first, one clip at a time, so a clip
+  that cannot be used (missing, unreadable, no such stream, too short) gets its one-line error in its own record and
+  the rest of the batch goes on.
 * **Windows** — with ``segment`` (and ``stride``), every clip is cut into time windows
-  (:func:`~xemogpt_cli.describe_inputs.plan_windows`); the frames and the audio of each window are decoded with the
-  media loaders' ``start``/``end`` (seeking, never decoding the clip from its start) and described on their own.
+  (:func:`processing_xemogpt.pipeline_xemogpt.plan_windows`) here, so that each window has its own id to resume by;
+  the pipeline decodes the frames and the audio of each window with the media loaders' ``start``/``end`` (seeking,
+  never decoding the clip from its start) and describes it on its own.
 * **Resume** — ids already written without an error are skipped; failed ones are tried again. The settings of the
   run (input, model, answer format, modality, windows, token limit) are kept in ``PREDICTIONS.run.json``; a rerun with
   other settings is refused (``overwrite`` starts afresh).
@@ -25,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import predictions as P
-from .describe_inputs import InputItem, media_duration, plan_windows
+from processing_xemogpt import media_duration
+from processing_xemogpt.pipeline_xemogpt import MEDIA_ERRORS, one_line, plan_windows
 
-MEDIA_ERRORS = (ValueError, OSError)  # MediaError is a ValueError; missing files, permissions: OSError
+from . import predictions as P
+from .describe_inputs import InputItem
+
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,6 @@ class Job:
     @property
     def subtitle(self) -> str:
         return self.item.subtitle
-
-
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def sample_of(item: InputItem, modality: str = "both"):
@@ -77,8 +77,7 @@ def jobs_of(items: list[InputItem], segment: float | None, stride: float | None,
         try:
             sample = sample_of(item, modality)
             kind = "video" if sample.video else "audio"
-            duration = media_duration(sample.video or sample.audio, kind)
-            windows = plan_windows(duration, segment, stride)
+            windows = plan_windows(media_duration(sample.video or sample.audio, kind), segment, stride)
         except MEDIA_ERRORS as exc:
             jobs.append(Job(item.id, item, error=one_line(exc)))
             continue
@@ -86,117 +85,43 @@ def jobs_of(items: list[InputItem], segment: float | None, stride: float | None,
     return jobs
 
 
-def load_media(sample, processor, start=None, end=None) -> tuple:
-    """The clip's (or window's) frames ``[num_frames, H, W, 3]`` and 16 kHz waveform, as the processor would load
-    them from the paths; raises the one-line ``MediaError`` naming the file. (Kept small and local on purpose: a
-    shared media check can replace it.)"""
-    from processing_xemogpt import load_audio, load_video_frames
-
-    video = audio = None
-    if sample.video:
-        rule = getattr(processor.video_processor, "frame_sampling", "segment_middle")
-        video = load_video_frames(sample.video, num_frames=processor.num_frames, start=start, end=end,
-                                  frame_sampling=rule)
-    if sample.audio:
-        wave = load_audio(sample.audio, sampling_rate=processor.sampling_rate,
-                          max_seconds=processor.max_audio_seconds, start=start, end=end)
-        audio = processor.load_audio(wave, name=str(sample.audio))
-    return video, audio
-
-
 class Runner:
-    """Describes jobs in batches with one :class:`~xemogpt_cli.inference.Describer` and hands back records."""
+    """Describes jobs in batches with the pipeline of one :class:`~xemogpt_cli.inference.Describer` and hands back
+    the predictions records."""
 
     def __init__(self, describer, modality: str = "both"):
         self.describer = describer
         self.modality = modality
 
-    def _prepared(self, job: Job):
-        from dataclasses import replace
+    def input_of(self, job: Job) -> dict:
+        """The pipeline input of a job: its media files, modality, subtitle and window (one-line error if the clip
+        cannot be used)."""
+        sample = sample_of(job.item, self.modality)
+        return {"clip": job.clip, "video": sample.video, "audio": sample.audio, "modality": sample.modality,
+                "subtitle": sample.subtitle, "start": job.start, "end": job.end}
 
-        sample = self.describer.prompt_sample(sample_of(job.item, self.modality))
-        video, audio = load_media(sample, self.describer.processor, job.start, job.end)
-        # the decoded media in place of the paths, in the prompt style of the model's processor
-        messages = self.describer.messages(replace(sample, video=video, audio=audio))
-        return sample, messages
-
-    def _record(self, job, **kwargs) -> dict:
-        return P.record(job, self.describer.name, self.describer.answer_format, **kwargs)
-
-    def _generate(self, conversations: list, inputs=None) -> list:
-        """Answers of one batch; if the batch fails as a whole, each clip alone (its own error, if any)."""
-        try:
-            if isinstance(inputs, BaseException):
-                raise inputs
-            return self.describer.generate_conversations(conversations, inputs)
-        except MEDIA_ERRORS + (RuntimeError,):
-            if len(conversations) == 1:
-                raise
-        out = []
-        for conv in conversations:
+    def batches(self, jobs: list[Job], batch_size: int):
+        """Records, ``batch_size`` jobs at a time, in job order: one streaming call of the pipeline for the whole run
+        (it decodes the next batch while the current one generates); a job that cannot be used has its one-line
+        error in its own record."""
+        inputs: list[dict | str] = []
+        for job in jobs:
             try:
-                out.append(self.describer.generate_conversations([conv])[0])
-            except MEDIA_ERRORS + (RuntimeError,) as exc:
-                out.append(exc)
-        return out
-
-    def prepare(self, jobs: list[Job]) -> tuple:
-        """The CPU side of a batch: media decoded per clip (a failure becomes that clip's record) and the model
-        inputs of the clips that loaded."""
-        records: list[dict | None] = [None] * len(jobs)
-        ready = []
-        for i, job in enumerate(jobs):
-            if job.error:
-                records[i] = self._record(job, error=job.error)
-                continue
-            try:
-                ready.append((i, *self._prepared(job)))
+                if job.error:
+                    raise ValueError(job.error)
+                inputs.append(self.input_of(job))
             except MEDIA_ERRORS as exc:
-                records[i] = self._record(job, error=one_line(exc))
-        inputs = None
-        if ready:
-            try:
-                inputs = self.describer.inputs_for([messages for _, _, messages in ready])
-            except (*MEDIA_ERRORS, RuntimeError) as exc:  # _generate then tries the clips one by one
-                inputs = exc
-        return jobs, records, ready, inputs
-
-    def finish(self, prepared: tuple) -> list[dict]:
-        """Generate a prepared batch; its records, in job order."""
-        from training.data.answer_format import parse_answer
-
-        jobs, records, ready, inputs = prepared
-        if ready:
-            answers = self._generate([messages for _, _, messages in ready], inputs)
-            for (i, sample, _), answer in zip(ready, answers):
-                media = {"modality": sample.modality, "video": sample.video, "audio": sample.audio}
-                if isinstance(answer, BaseException):
-                    records[i] = self._record(jobs[i], error=one_line(answer), **media)
-                    continue
-                text, truncated = answer
-                parsed = parse_answer(text, self.describer.answer_format, truncated)
-                records[i] = self._record(jobs[i], parsed=parsed, raw=text, truncated=truncated, **media)
-        return records
+                inputs.append(one_line(exc))
+        good = (x for x in inputs if isinstance(x, dict))
+        results = iter(self.describer.pipeline(good, batch_size=batch_size, **self.describer.params))
+        name, fmt = self.describer.name, self.describer.answer_format
+        for start in range(0, len(jobs), batch_size):
+            yield [P.record(job, name, fmt, error=x) if isinstance(x, str) else P.record(job, name, fmt, next(results))
+                   for job, x in zip(jobs[start : start + batch_size], inputs[start : start + batch_size])]
 
     def batch(self, jobs: list[Job]) -> list[dict]:
         """The records of one batch of jobs."""
-        return self.finish(self.prepare(jobs))
-
-    def batches(self, jobs: list[Job], batch_size: int):
-        """Records batch after batch; the next batch is prepared in a helper thread while the current one generates
-        (PyAV decoding and the processor's tensor ops release the GIL)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        chunks = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
-        if not chunks:
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="describe-media") as pool:
-            pending = pool.submit(self.prepare, chunks[0])
-            for k in range(len(chunks)):
-                prepared = pending.result()
-                if k + 1 < len(chunks):
-                    pending = pool.submit(self.prepare, chunks[k + 1])
-                yield self.finish(prepared)
+        return [r for records in self.batches(jobs, max(1, len(jobs))) for r in records]
 
 
 # ------------------------------------------------------------------------------------------------ the run

@@ -151,7 +151,7 @@ def pair_by_id(predictions: list[dict], references: list[dict], pred_path: str =
 
 def run(args) -> int:
     from emocue360.extractors import ExtractionError
-    from emocue360.llm_backends import BackendError
+    from llm_client import BackendError
     from emocue360.report import format_table, score_all
 
     from .main import CLIError

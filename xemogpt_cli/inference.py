@@ -1,5 +1,5 @@
-"""Load an XEmoGPT model + processor and describe clips: the one implementation behind ``xemogpt describe``,
-``xemogpt serve`` and ``xemogpt demo``.
+"""Load an XEmoGPT model + processor for the CLI and describe clips through the checkpoint's pipeline
+(:class:`processing_xemogpt.XEmoGPTPipeline`): what ``xemogpt describe``, ``xemogpt serve`` and ``xemogpt demo`` share.
 
 Which model is used (:func:`resolve_model`):
 
@@ -15,25 +15,25 @@ Modality: ``"both"`` uses the clip's video and its audio stream when it has one 
 visual-only, an audio file audio-only); ``"visual"`` / ``"audio"`` insist on that stream and fail with a one-line
 error naming the file when it is missing.
 
-Answer format: the prompt asks for the answer the checkpoint was instruction-tuned to write (``config.answer_format``,
-``"text"`` or ``"json"``), and the output is read back with :func:`training.data.answer_format.parse_answer`.
+Answer format: the pipeline's prompt asks for the answer the checkpoint was instruction-tuned to write
+(``config.answer_format``, ``"text"`` or ``"json"``) and reads it back (:func:`processing_xemogpt.parse_answer`); for
+text answers the CLI adds the cues and the emotion that EmoCue-360's offline rules extractor finds.
 Datasets, folders, long videos and several processes: :mod:`xemogpt_cli.describe_run`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
+
+from processing_xemogpt.pipeline_xemogpt import DECODINGS
 
 DEFAULT_DEMO_DIR = Path("demo_output")
 DEFAULT_CHECKPOINT = DEFAULT_DEMO_DIR / "checkpoint"
 MODEL_ENV = "XEMOGPT_MODEL"
 TINY = "tiny"  # the name that selects the untrained tiny preset
-
-from processing_xemogpt.vocabulary import AUDIO_EXTENSIONS as AUDIO_SUFFIXES
-from processing_xemogpt.vocabulary import VIDEO_EXTENSIONS as VIDEO_SUFFIXES
 
 MODALITIES = ("both", "visual", "audio")  # the CLI's choices; "both" is the vocabulary's "multimodal"
 # words of the extractor's emotion vocabulary that name no emotion by themselves
@@ -140,53 +140,21 @@ def load_model_and_processor(model: str | os.PathLike | None = None, device: str
     return mdl, proc, name
 
 
-# ------------------------------------------------------------------------------------------------ media helpers
-def probe_streams(path: str | os.PathLike) -> tuple[bool, bool]:
-    """``(has_video, has_audio)`` of a media file; raises the processor's one-line ``MediaError`` when unusable."""
-    from processing_xemogpt.media import MediaError, _check_path  # noqa: F401  (the processor's own checks)
-
-    p = _check_path(path, "clip")
-    if p.suffix.lower() in {".wav", ".flac"}:
-        import soundfile as sf
-
-        try:
-            frames = sf.info(str(p)).frames
-        except Exception as exc:
-            text = " ".join(str(exc).split())
-            raise MediaError(f"{p}: not a readable audio file ({type(exc).__name__}: {text})") from None
-        if frames == 0:
-            raise MediaError(f"{p}: zero-length audio (the file has no samples)")
-        return False, True
-    import av
-
-    try:
-        with av.open(str(p), mode="r") as container:
-            has_video = bool(container.streams.video)
-            has_audio = bool(container.streams.audio)
-    except Exception as exc:
-        text = " ".join(str(exc).split())
-        raise MediaError(f"{p}: not a readable media file ({type(exc).__name__}: {text})") from None
-    if not has_video and not has_audio:
-        raise MediaError(f"{p}: no video or audio stream")
-    return has_video, has_audio
-
-
+# ------------------------------------------------------------------------------------------------ modality
 def choose_modality(path: str | os.PathLike, modality: str = "both") -> str:
-    """Map the user's choice to the sample's modality ("multimodal" | "visual" | "audio") for this file."""
+    """The modality fed for this file ("multimodal" | "visual" | "audio") for the CLI's choice ("both" is the
+    vocabulary's "multimodal"); a one-line error naming the file when the stream asked for is missing."""
+    from processing_xemogpt import probe_streams
+    from processing_xemogpt.pipeline_xemogpt import choose_modality as choose
+
+    return choose(path, *probe_streams(path), modality_name(modality))
+
+
+def modality_name(modality: str) -> str:
+    """The vocabulary's name of a CLI modality choice (``"both"`` -> ``"multimodal"``)."""
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-    has_video, has_audio = probe_streams(path)
-    if modality == "visual":
-        if not has_video:
-            raise ValueError(f"{path}: has no video stream, so --modality visual cannot be used (try audio)")
-        return "visual"
-    if modality == "audio":
-        if not has_audio:
-            raise ValueError(f"{path}: has no audio stream, so --modality audio cannot be used (try visual)")
-        return "audio"
-    if has_video and has_audio:
-        return "multimodal"
-    return "visual" if has_video else "audio"
+    return "multimodal" if modality == "both" else modality
 
 
 def extract_cues(text: str) -> dict:
@@ -211,145 +179,71 @@ def emotion_from_cues(cues: dict) -> str | None:
 
 # ------------------------------------------------------------------------------------------------ describing
 class Describer:
-    """Describe clips with one loaded model: ``Describer(model).describe("clip.mp4")``."""
+    """Describe clips with one loaded model through its :class:`~processing_xemogpt.XEmoGPTPipeline`
+    (``self.pipeline``): ``Describer(model).describe("clip.mp4")``; the CLI's choices ("both") and the offline rules
+    extractor's cues for text answers are added here."""
 
-    DECODINGS = ("greedy", "checkpoint")
+    DECODINGS = DECODINGS
 
     def __init__(self, model: str | os.PathLike | None = None, *, device: str = "cpu", max_new_tokens: int = 128,
                  seed: int = 0, loaded: tuple | None = None, decoding: str = "greedy"):
         """``decoding``: ``"greedy"`` (deterministic, the default) or ``"checkpoint"`` (the model's own
         ``generation_config.json``, e.g. the authors' beam-5 sampling in a converted release)."""
+        from processing_xemogpt import XEmoGPTPipeline
+
         if decoding not in self.DECODINGS:
             raise ValueError(f"decoding must be one of {', '.join(self.DECODINGS)}, got {decoding!r}")
         self.decoding = decoding
         if loaded is not None:
-            self.model, self.processor = loaded[0], loaded[1]
-            self.name = loaded[2] if len(loaded) > 2 else type(self.model).__name__
+            model_obj, processor = loaded[0], loaded[1]
+            self.name = loaded[2] if len(loaded) > 2 else type(model_obj).__name__
+            device = str(getattr(model_obj, "device", device))
         else:
-            self.model, self.processor, self.name = load_model_and_processor(model, device=device, seed=seed)
-        self.device = device
+            model_obj, processor, self.name = load_model_and_processor(model, device=device, seed=seed)
+        self.pipeline = XEmoGPTPipeline(model=model_obj, processor=processor, device=device)
         self.max_new_tokens = int(max_new_tokens)
         self.min_new_tokens = 1  # benchmarks set it to max_new_tokens: every answer the same length
 
-    def _suppressed_tokens(self) -> list[int] | None:
-        """Special tokens an explanation never contains (placeholders, chat markers): all but end-of-sequence."""
-        if getattr(self, "_suppress", None) is None:
-            tok = getattr(self.processor, "tokenizer", None)
-            special = set(getattr(tok, "all_special_ids", []) or [])
-            cfg = self.model.config
-            special |= {i for i in (getattr(cfg, "video_token_id", None), getattr(cfg, "audio_token_id", None))
-                        if i is not None}
-            eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-            eos = set(eos if isinstance(eos, (list, tuple)) else [eos]) | {getattr(tok, "eos_token_id", None)}
-            self._suppress = sorted(special - eos)
-        return self._suppress or None
-
-    def _eos_kwargs(self) -> dict:
-        """End-of-sequence / padding ids from the tokenizer when the model's generation config has none."""
-        gen = getattr(self.model, "generation_config", None)
-        tok = getattr(self.processor, "tokenizer", None)
-        out = {}
-        if getattr(gen, "eos_token_id", None) is None and getattr(tok, "eos_token_id", None) is not None:
-            out["eos_token_id"] = tok.eos_token_id
-        if getattr(gen, "pad_token_id", None) is None and getattr(tok, "pad_token_id", None) is not None:
-            out["pad_token_id"] = tok.pad_token_id
-        return out
+    model = property(lambda self: self.pipeline.model)
+    processor = property(lambda self: self.pipeline.processor)
+    answer_format = property(lambda self: self.pipeline.answer_format, doc="The checkpoint's answer format.")
+    frame_sampling = property(lambda self: self.pipeline.frame_sampling, doc="The processor's frame rule.")
 
     @property
-    def answer_format(self) -> str:
-        """The answer the model was instruction-tuned to write (``config.answer_format``; "text" when absent)."""
-        return getattr(getattr(self.model, "config", None), "answer_format", None) or "text"
-
-    def _end_ids(self) -> set:
-        gen = getattr(self.model, "generation_config", None)
-        ids = getattr(gen, "eos_token_id", None)
-        ids = set(ids if isinstance(ids, (list, tuple)) else [ids])
-        ids |= {getattr(getattr(self.processor, "tokenizer", None), "eos_token_id", None),
-                getattr(self.processor, "end_of_turn_id", None)}
-        return ids - {None}
+    def params(self) -> dict:
+        """The pipeline's generation settings of this describer."""
+        return {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens,
+                "decoding": self.decoding}
 
     def inputs_for(self, conversations: Sequence[list]):
-        """The model inputs of one batch of prompt-only conversations (media as paths or arrays), left-padded."""
-        conversations = list(conversations)
-        return self.processor.apply_chat_template(
-            conversations if len(conversations) > 1 else conversations[0], add_generation_prompt=True,
-            tokenize=True, return_dict=True, return_tensors="pt")
+        """The model inputs of one batch of prompt-only conversations (the pipeline's)."""
+        return self.pipeline.inputs_for(conversations)
 
-    def generate_conversations(self, conversations: Sequence[list], inputs=None) -> list[tuple[str, bool]]:
-        """``(text, truncated)`` for each prompt-only conversation of one batch (media as paths or arrays; ``inputs``:
-        their :meth:`inputs_for`, when already made); ``truncated``: generation stopped at ``max_new_tokens`` before
-        the end of the answer."""
-        import torch
-
-        inputs = self.inputs_for(conversations) if inputs is None else inputs
-        inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
-        prompt_len = inputs["input_ids"].shape[1]
-        with torch.inference_mode():
-            search = dict(do_sample=False, num_beams=1) if self.decoding == "greedy" else {}
-            generated = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, **search,
-                                            min_new_tokens=self.min_new_tokens,
-                                            suppress_tokens=self._suppressed_tokens(), **self._eos_kwargs())
-        new = generated[:, prompt_len:]
-        ends = torch.tensor(sorted(self._end_ids()), device=new.device)
-        finished = torch.isin(new, ends).any(dim=1).tolist()
-        texts = self.processor.batch_decode(new, skip_special_tokens=True)
-        return [(t.strip(), not done and new.shape[1] >= self.max_new_tokens) for t, done in zip(texts, finished)]
-
-    def prompt_sample(self, sample):
-        """``sample`` asking for this model's answer format (a sample with the default instruction gets the JSON
-        request when the model writes JSON)."""
-        if self.answer_format != "text" and sample.instruction is None:
-            from training.data.sample import instruction_for
-
-            return replace(sample, instruction=instruction_for(sample.modality, self.answer_format))
-        return sample
-
-    def messages(self, sample) -> list:
-        """The prompt-only conversation of ``sample`` in the prompt style of the model's processor
-        (``processor.build_messages``: a converted checkpoint's processor gives the authors' prompt)."""
-        return sample.messages(with_answer=False, processor=self.processor)
-
-    @property
-    def frame_sampling(self) -> str:
-        """The processor's frame rule (``"segment_middle"`` when its video processor predates the option)."""
-        return getattr(getattr(self.processor, "video_processor", None), "frame_sampling", "segment_middle")
-
-    def generate(self, samples: Sequence, batch_size: int = 8, progress: bool = False) -> list[str]:
+    def generate(self, samples: Sequence, batch_size: int = 8) -> list[str]:
         """Raw generated answers for prompt-only :class:`~training.data.sample.EmoCueSample` s (media as paths)."""
-        samples = [self.prompt_sample(s) for s in samples]
-        out: list[str] = []
-        batches = range(0, len(samples), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(batches, desc="describe", unit="batch")
-        for start in batches:
-            chunk = samples[start : start + batch_size]
-            out.extend(text for text, _ in self.generate_conversations([self.messages(s) for s in chunk]))
-        return out
+        inputs = [{"clip": s.id, "video": s.video, "audio": s.audio, "modality": s.modality, "subtitle": s.subtitle}
+                  for s in samples]
+        results = self.pipeline(inputs, batch_size=batch_size, **self.params)
+        for r in results:
+            if r["error"]:
+                raise ValueError(r["error"])
+        return [r["raw"] if r["raw"] is not None else r["explanation"] for r in results]
 
     def describe(self, clip: str | os.PathLike, subtitle: str = "", modality: str = "both", cues: bool = True,
                  frames: bool = False) -> Description:
         """Describe one clip; ``cues`` adds the cues and the emotion, ``frames`` the sampled frames."""
-        from training.data.answer_format import parse_answer
-        from training.data.sample import EmoCueSample
-
         clip = str(clip)
-        used = choose_modality(clip, modality)
-        sample = self.prompt_sample(EmoCueSample(id=clip, modality=used, video=clip if used != "audio" else None,
-                                                 audio=clip if used != "visual" else None, subtitle=subtitle or ""))
-        text, truncated = self.generate_conversations([self.messages(sample)])[0]
-        parsed = parse_answer(text, self.answer_format, truncated)
-        desc = Description(clip=clip, modality=used, explanation=parsed.explanation, emotion=parsed.emotion,
-                           answer_format=self.answer_format, invalid_json=parsed.invalid_json)
-        if parsed.cues is not None:
-            desc.cues = parsed.cues
+        result = self.pipeline(clip, subtitle=subtitle or "", modality=modality_name(modality), **self.params)
+        desc = Description(clip=clip, modality=result["modality"], explanation=result["explanation"],
+                           emotion=result["emotion"], answer_format=result["answer_format"],
+                           invalid_json=result["invalid_json"])
+        if result["cues"] is not None:
+            desc.cues = result["cues"]
         elif cues:
-            desc.cues = extract_cues(parsed.explanation)
+            desc.cues = extract_cues(desc.explanation)
             desc.emotion = emotion_from_cues(desc.cues)
-        if frames and used != "audio":
-            desc.frames = sampled_frames(clip, getattr(getattr(self.model, "config", None), "num_frames", 16),
-                                         self.frame_sampling)
+        if frames and desc.modality != "audio":
+            desc.frames = sampled_frames(clip, self.processor.num_frames, self.frame_sampling)
         return desc
 
     def __call__(self, clip: str, modality: str = "both", subtitle: str = "") -> Description:

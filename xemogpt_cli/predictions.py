@@ -40,27 +40,24 @@ FIELDS = ("id", "clip", "video", "audio", "subtitle", "modality", "start", "end"
           "answer_format", "raw", "invalid_json", "json_error", "truncated", "error", "model")
 
 
-def record(job, model: str, answer_format: str, *, modality: str | None = None, parsed=None, raw: str | None = None,
-           truncated: bool = False, error: str | None = None, video: str | None = None,
-           audio: str | None = None) -> dict:
-    """One line of the predictions file for ``job`` (:class:`xemogpt_cli.describe_run.Job`): described (``parsed``:
-    a :class:`training.data.answer_format.ParsedAnswer`) or failed (``error``)."""
-    emotion = parsed.emotion if parsed is not None else None
-    if parsed is not None and parsed.cues is None and not parsed.invalid_json:
+def record(job, model: str, answer_format: str, result: dict | None = None, *, error: str | None = None) -> dict:
+    """One line of the predictions file for ``job`` (:class:`xemogpt_cli.describe_run.Job`): described (``result``: one
+    result of :class:`processing_xemogpt.XEmoGPTPipeline`, which may hold its own ``error``) or failed before the
+    pipeline saw it (``error``). A text answer's emotion is the first emotion word the offline rules extractor finds."""
+    r = result or {}
+    emotion = r.get("emotion")
+    if result is not None and not r.get("error") and r.get("cues") is None and not r.get("invalid_json"):
         from .inference import emotion_from_cues, extract_cues
 
-        emotion = emotion_from_cues(extract_cues(parsed.explanation))
-    out = {
-        "id": job.id, "clip": job.clip, "video": video, "audio": audio, "subtitle": job.subtitle,
-        "modality": modality, "start": job.start, "end": job.end,
-        "explanation": parsed.explanation if parsed is not None else None,
-        "cues": parsed.cues if parsed is not None else None, "emotion": emotion, "answer_format": answer_format,
-        "raw": raw if answer_format != "text" else None,
-        "invalid_json": bool(parsed is not None and parsed.invalid_json),
-        "json_error": parsed.json_error if parsed is not None else None,
-        "truncated": bool(truncated), "error": error, "model": model,
+        emotion = emotion_from_cues(extract_cues(r.get("explanation")))
+    return {
+        "id": job.id, "clip": job.clip, "video": r.get("video"), "audio": r.get("audio"), "subtitle": job.subtitle,
+        "modality": r.get("modality"), "start": job.start, "end": job.end, "explanation": r.get("explanation"),
+        "cues": r.get("cues"), "emotion": emotion, "answer_format": answer_format,
+        "raw": r.get("raw") if answer_format != "text" else None, "invalid_json": bool(r.get("invalid_json")),
+        "json_error": r.get("json_error"), "truncated": bool(r.get("truncated")), "error": error or r.get("error"),
+        "model": model,
     }
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ files

@@ -10,17 +10,17 @@ Two formats (:data:`ANSWER_FORMATS`, chosen in stage 3 by ``data.answer_format``
 
   so that the model names its own cue lists: EmoCue-360 then scores them as they are, with no extractor.
 
-:func:`answer_text` writes the reference answer of a record; :func:`parse_answer` reads a generated answer. Invalid
-JSON never raises: the raw text is kept as the explanation and :attr:`ParsedAnswer.invalid_json` says why it was
-rejected (not JSON, not an object, a missing key, a value of the wrong type).
+:func:`answer_text` writes the reference answer of a record. Reading a generated answer back (:func:`parse_answer`,
+:class:`ParsedAnswer`) belongs to the processor package (:mod:`processing_xemogpt.answer`: the inference pipeline
+saved with every checkpoint needs it) and is re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from processing_xemogpt import JSON_ANSWER_INSTRUCTION
+from processing_xemogpt.answer import ParsedAnswer, parse_answer
 from processing_xemogpt.vocabulary import ANSWER_FORMATS, check_answer_format
 from processing_xemogpt.vocabulary import CUE_DIMENSIONS as CUE_KEYS
 from processing_xemogpt.vocabulary import JSON_ANSWER_KEYS as JSON_KEYS
@@ -40,64 +40,3 @@ def answer_text(record: dict, answer_format: str = "text", field: str = "descrip
     answer["emotion"] = record.get("emotion") or ""
     answer["explanation"] = record.get(field) or record.get("description") or ""
     return json.dumps(answer, ensure_ascii=False)
-
-
-@dataclass(frozen=True)
-class ParsedAnswer:
-    """A generated answer read back: ``explanation`` (the free text, or the raw output when the JSON is invalid),
-    the model's own ``cues`` and ``emotion`` (JSON answers; ``None`` otherwise) and, for a JSON answer that could not
-    be used, ``invalid_json`` (True) with the reason in ``json_error``."""
-
-    explanation: str
-    cues: dict | None = None
-    emotion: str | None = None
-    invalid_json: bool = False
-    json_error: str | None = None
-
-
-def _json_object(text: str) -> tuple[object, str | None]:
-    """The JSON value of ``text``, else of its outermost ``{...}`` span (chatter or a code fence around the object)."""
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        first = f"not valid JSON ({exc.msg} at character {exc.pos})"
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end and (start, end) != (0, len(text) - 1):
-        try:
-            return json.loads(text[start : end + 1]), None
-        except json.JSONDecodeError:
-            pass
-    return None, first
-
-
-def _validate(obj: object) -> str | None:
-    """Why ``obj`` is not a JSON answer, or None."""
-    if not isinstance(obj, dict):
-        return f"expected a JSON object, got {type(obj).__name__}"
-    missing = [k for k in JSON_KEYS if k not in obj]
-    if missing:
-        return f"missing key(s): {', '.join(missing)}"
-    for key in CUE_KEYS:
-        value = obj[key]
-        if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-            return f"'{key}' must be a list of strings, got {json.dumps(value)[:60]}"
-    for key in ("emotion", "explanation"):
-        if not isinstance(obj[key], str):
-            return f"'{key}' must be a string, got {json.dumps(obj[key])[:60]}"
-    return None
-
-
-def parse_answer(text: str, answer_format: str = "text", truncated: bool = False) -> ParsedAnswer:
-    """Read a generated answer written in ``answer_format``. ``truncated`` (generation stopped at its token limit
-    before the end of the answer) is named in the reason when the JSON is incomplete."""
-    text = (text or "").strip()
-    if check_answer_format(answer_format) == "text":
-        return ParsedAnswer(explanation=text)
-    obj, error = _json_object(text)
-    error = error or _validate(obj)
-    if error:
-        if truncated:
-            error += "; the answer was cut off at the generation limit (raise --max-new-tokens)"
-        return ParsedAnswer(explanation=text, invalid_json=True, json_error=error)
-    cues = {key: [c.strip() for c in obj[key] if c.strip()] for key in CUE_KEYS}
-    return ParsedAnswer(explanation=obj["explanation"].strip(), cues=cues, emotion=obj["emotion"].strip() or None)

@@ -15,7 +15,7 @@ Pipeline (model-led, human-assisted):
 
 ShortCaption generation (:func:`run_short_caption`) is one pass of the same kind.
 
-Backends are those of EmoCue-360 (:mod:`emocue360.llm_backends`: ``backend.chat_json(messages) -> dict`` and
+Backends are the project's LLM client (:mod:`llm_client`: ``backend.chat_json(messages) -> dict`` and
 ``chat_json_many``) and every call goes through :func:`emocue360.cache.cached_chat_json`: each reply is validated,
 then flushed to ``cache_dir/entries.jsonl`` as it arrives. A run that stops (Ctrl-C, endpoint down, crash) keeps all
 finished calls; running the same command again sends only the missing ones. Items that still fail are reported,

@@ -1,6 +1,8 @@
 """The up-front media check: every record's media opened and probed before a training or batch job starts.
 
-A probe (:func:`probe_media`) opens a file with PyAV and reads what the job will need, without decoding the clip:
+A probe (:func:`probe_media`) opens a file with PyAV and reads what the job will need, without decoding the clip (the
+streams it has are the processor's answer, :func:`processing_xemogpt.probe.media_streams`, as at inference; this
+check adds the rest):
 
 * the file exists, is not empty and opens as media;
 * its streams (video / audio) and duration;
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from processing_xemogpt.media import MediaError, _check_path, _fmt
+from processing_xemogpt.probe import media_streams
 
 logger = logging.getLogger("xemogpt.training")
 
@@ -148,7 +151,7 @@ def _probe_uncached(path: str) -> MediaProbe:
     except Exception as exc:  # av.error.InvalidDataError, PermissionError, ...
         return MediaProbe(str(p), problem=f"not a readable media file ({_fmt(exc)})")
     try:
-        chosen = {kind: getattr(container.streams, kind)[0] for kind in KINDS if getattr(container.streams, kind)}
+        chosen = media_streams(container)  # the processor's stream probe: which streams the file has
         if not chosen:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
             return MediaProbe(str(p), problem=f"no video or audio stream (streams: {', '.join(kinds)})")

@@ -18,11 +18,11 @@ import numpy as np
 
 from .media import (
     MediaError,
-    _check_path,
-    _check_window,
-    _first_stream,
-    _fmt,
-    _open_container,
+    check_path,
+    check_window,
+    first_stream,
+    error_text,
+    open_container,
 )
 
 __all__ = ["load_audio", "resample_audio"]
@@ -62,10 +62,10 @@ def load_audio(path, sampling_rate: int = 16000, max_seconds: float | None = 12,
     wav/flac/ogg are read with soundfile, other files (mp4/mkv/webm/m4a/mp3...) through their first audio stream with
     PyAV; ``start`` / ``end`` (seconds) cut a time window first. :class:`MediaError` for a missing file, a non-media
     file, a file without an audio stream and audio (or a window) with zero samples."""
-    p = _check_path(path, "audio")
+    p = check_path(path, "audio")
     if not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
         raise ValueError(f"sampling_rate must be a positive int, got {sampling_rate!r}")
-    start, end = _check_window(start, end)
+    start, end = check_window(start, end)
     if end is not None:  # max_seconds applies to the window
         max_seconds = min(end - start, max_seconds if max_seconds is not None else end)
     audio = None
@@ -100,7 +100,7 @@ def _load_soundfile(p: Path, sampling_rate: int, max_seconds, start: float = 0.0
     try:
         data, rate = sf.read(str(p), dtype="float32", always_2d=True, start=min(first, info.frames), stop=stop)
     except Exception as exc:
-        raise MediaError(f"{p}: cannot read audio ({_fmt(exc)})") from None
+        raise MediaError(f"{p}: cannot read audio ({error_text(exc)})") from None
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     return resample_audio(mono, int(rate), sampling_rate)
 
@@ -108,9 +108,9 @@ def _load_soundfile(p: Path, sampling_rate: int, max_seconds, start: float = 0.0
 def _load_pyav(p: Path, sampling_rate: int, max_seconds, start: float = 0.0) -> np.ndarray:
     import av
 
-    container = _open_container(p)
+    container = open_container(p)
     try:
-        stream = _first_stream(container, p, "audio")
+        stream = first_stream(container, p, "audio")
         limit = None if max_seconds is None else int(round(max_seconds * sampling_rate))
         resampler = av.AudioResampler(format="flt", layout="mono", rate=int(sampling_rate))
         chunks, n, skip = [], 0, 0
@@ -134,7 +134,7 @@ def _load_pyav(p: Path, sampling_rate: int, max_seconds, start: float = 0.0) -> 
         except MediaError:
             raise
         except Exception as exc:
-            raise MediaError(f"{p}: cannot decode the audio stream ({_fmt(exc)})") from None
+            raise MediaError(f"{p}: cannot decode the audio stream ({error_text(exc)})") from None
         if not chunks:
             return np.zeros(0, np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)[skip or 0:]

@@ -62,7 +62,7 @@ class MediaError(ValueError):
     """A media input that cannot be used; the message names the file (or input) and the cause on one line."""
 
 
-def _fmt(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     """``"<ExceptionType>: <message>"`` on one line; for FFmpeg errors only FFmpeg's reason (PyAV's own message adds
     an errno and the file name, which the caller's message already gives)."""
     text = getattr(exc, "strerror", None) if type(exc).__module__.startswith("av.") else None
@@ -70,7 +70,7 @@ def _fmt(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _check_path(path, what: str) -> Path:
+def check_path(path, what: str) -> Path:
     if isinstance(path, (bytes, bytearray)):
         path = os.fsdecode(path)
     if not isinstance(path, (str, os.PathLike)):
@@ -85,16 +85,16 @@ def _check_path(path, what: str) -> Path:
     return p
 
 
-def _open_container(p: Path):
+def open_container(p: Path):
     import av
 
     try:
         return av.open(str(p), mode="r")
     except Exception as exc:  # av.error.InvalidDataError, FileNotFoundError, PermissionError, ...
-        raise MediaError(f"{p}: not a readable media file ({_fmt(exc)})") from None
+        raise MediaError(f"{p}: not a readable media file ({error_text(exc)})") from None
 
 
-def _first_stream(container, p: Path, kind: str):
+def first_stream(container, p: Path, kind: str):
     """The container's first ``kind`` ("video" / "audio") stream, or a one-line error listing the streams it has."""
     streams = getattr(container.streams, kind)
     if not streams:
@@ -124,7 +124,7 @@ def sample_frame_indices(num_total: int, num_frames: int, rule: str = "segment_m
 
 # --------------------------------------------------------------------------------------------------------- video
 
-def _check_window(start, end) -> tuple[float, float | None]:
+def check_window(start, end) -> tuple[float, float | None]:
     start, end = float(start or 0), None if end is None else float(end)
     if start < 0 or (end is not None and end <= start):
         raise ValueError(f"a time window needs 0 <= start < end, got start={start}, end={end}")
@@ -144,11 +144,11 @@ def load_video_frames(path, num_frames: int = 16, stats: dict | None = None, sta
     if not isinstance(num_frames, (int, np.integer)) or isinstance(num_frames, bool) or num_frames < 1:
         raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
     check_frame_sampling(frame_sampling)
-    window = None if start is None and end is None else _check_window(start, end)
-    p = _check_path(path, "video")
-    container = _open_container(p)
+    window = None if start is None and end is None else check_window(start, end)
+    p = check_path(path, "video")
+    container = open_container(p)
     try:
-        stream = _first_stream(container, p, "video")
+        stream = first_stream(container, p, "video")
         try:
             stream.thread_type = "AUTO"
         except Exception:
@@ -165,7 +165,7 @@ def load_video_frames(path, num_frames: int = 16, stats: dict | None = None, sta
                 raise
             raise MediaError(f"{p}: {exc}") from None
         except Exception as exc:
-            raise MediaError(f"{p}: cannot decode the video stream ({_fmt(exc)})") from None
+            raise MediaError(f"{p}: cannot decode the video stream ({error_text(exc)})") from None
         if frames is None or len(frames) == 0:
             raise MediaError(f"{p}: the video stream has no decodable frames")
         return np.stack(frames)
@@ -343,7 +343,7 @@ def _sample_decode_all(p: Path, num_frames: int, stats: dict, rule: str = "segme
     such streams often cannot seek) and convert only the chosen ones."""
 
     def frames_of():
-        container = _open_container(p)
+        container = open_container(p)
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from .media import MediaError, _check_path, _first_stream, _fmt, _open_container
+from .media import MediaError, check_path, first_stream, error_text, open_container
 
 # audio files soundfile reads by itself (header only, no decoding); others go through PyAV
 _SOUNDFILE_HEADERS = {".wav", ".flac", ".ogg"}
@@ -31,7 +31,7 @@ def _soundfile_info(p):
     try:
         info = sf.info(str(p))
     except Exception as exc:
-        raise MediaError(f"{p}: not a readable audio file ({_fmt(exc)})") from None
+        raise MediaError(f"{p}: not a readable audio file ({error_text(exc)})") from None
     if info.frames == 0:
         raise MediaError(f"{p}: zero-length audio (the file has no samples)")
     return info
@@ -40,11 +40,11 @@ def _soundfile_info(p):
 def probe_streams(path: str | os.PathLike) -> tuple[bool, bool]:
     """``(has_video, has_audio)`` of a media file; a one-line ``MediaError`` when it is missing, unreadable or holds
     neither."""
-    p = _check_path(path, "clip")
+    p = check_path(path, "clip")
     if p.suffix.lower() in {".wav", ".flac"}:
         _soundfile_info(p)
         return False, True
-    container = _open_container(p)
+    container = open_container(p)
     try:
         streams = media_streams(container)
     finally:
@@ -56,12 +56,12 @@ def probe_streams(path: str | os.PathLike) -> tuple[bool, bool]:
 
 def media_duration(path: str | os.PathLike, kind: str = "video") -> float:
     """Seconds of a file's ``kind`` stream ("video" or "audio"; audio files: their length); one-line MediaError."""
-    p = _check_path(path, kind)
+    p = check_path(path, kind)
     if kind == "audio" and p.suffix.lower() in _SOUNDFILE_HEADERS:
         return float(_soundfile_info(p).duration)
-    container = _open_container(p)
+    container = open_container(p)
     try:
-        stream = _first_stream(container, p, kind)
+        stream = first_stream(container, p, kind)
         if stream.duration is not None and stream.time_base is not None:
             return float(stream.duration * stream.time_base)
         if container.duration is not None:

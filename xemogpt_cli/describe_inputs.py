@@ -39,9 +39,9 @@ class InputItem:
 
 
 def _is_records_folder(folder: Path) -> bool:
-    from training.data.loaders import _is_saved_dataset
+    from training.data.loaders import is_saved_dataset
 
-    return _is_saved_dataset(folder) or any(folder.glob("emocue*.jsonl"))
+    return is_saved_dataset(folder) or any(folder.glob("emocue*.jsonl"))
 
 
 def resolve_inputs(path: str | os.PathLike, subtitle: str = "") -> tuple[list[InputItem], str]:

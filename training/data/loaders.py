@@ -153,7 +153,7 @@ def _to_dataset(records: list[dict]):
     return ds.select_columns([*COLUMNS, *extra])
 
 
-def _is_saved_dataset(folder: Path) -> bool:
+def is_saved_dataset(folder: Path) -> bool:
     return (folder / "dataset_info.json").is_file() or (folder / "dataset_dict.json").is_file() or (
         folder / "state.json"
     ).is_file()
@@ -207,7 +207,7 @@ def load_emocue(
     if not path.exists():
         raise FileNotFoundError(f"EmoCue data not found: {path}")
     if path.is_dir():
-        if _is_saved_dataset(path):
+        if is_saved_dataset(path):
             return _load_saved(path, split, validate, check_media)
         path = _find_data_file(path, split)
     source = str(path)
@@ -269,7 +269,7 @@ def load_records(
     if (
         split is None
         and path.is_dir()
-        and not _is_saved_dataset(path)
+        and not is_saved_dataset(path)
         and not (path / "emocue.jsonl").is_file()
         and (path / "emocue_train.jsonl").is_file()
     ):

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from processing_xemogpt.media import MediaError, _check_path, _fmt
+from processing_xemogpt.media import MediaError, check_path, error_text
 from processing_xemogpt.probe import media_streams
 
 logger = logging.getLogger("xemogpt.training")
@@ -143,13 +143,13 @@ def _probe_uncached(path: str) -> MediaProbe:
     import av
 
     try:
-        p = _check_path(path, "media")
+        p = check_path(path, "media")
     except MediaError as exc:  # "<file>: <cause>"
         return MediaProbe(str(path), problem=str(exc).removeprefix(f"{Path(path)}: "))
     try:
         container = av.open(str(p), mode="r")
     except Exception as exc:  # av.error.InvalidDataError, PermissionError, ...
-        return MediaProbe(str(p), problem=f"not a readable media file ({_fmt(exc)})")
+        return MediaProbe(str(p), problem=f"not a readable media file ({error_text(exc)})")
     try:
         chosen = media_streams(container)  # the processor's stream probe: which streams the file has
         if not chosen:
@@ -172,16 +172,16 @@ def _probe_uncached(path: str) -> MediaProbe:
                     try:
                         first[kind] = None if packet.decode() else ""  # "" = no frame yet (decoder delay)
                     except Exception as exc:
-                        first[kind] = f"cannot decode the first {kind} frame ({_fmt(exc)})"
+                        first[kind] = f"cannot decode the first {kind} frame ({error_text(exc)})"
         except Exception as exc:
-            return MediaProbe(str(p), problem=f"cannot read the file's packets ({_fmt(exc)})", duration=duration)
+            return MediaProbe(str(p), problem=f"cannot read the file's packets ({error_text(exc)})", duration=duration)
         for kind, stream in chosen.items():
             if first.get(kind) == "":  # the decoder held frames back: flush it
                 try:
                     flushed = stream.codec_context.decode(None)
                     first[kind] = None if flushed else f"the {kind} stream has no decodable frames"
                 except Exception as exc:
-                    first[kind] = f"cannot decode the first {kind} frame ({_fmt(exc)})"
+                    first[kind] = f"cannot decode the first {kind} frame ({error_text(exc)})"
         cut = _truncation(chosen, counts, ends, duration, _declared_pcm_frames(p) if "audio" in chosen else None)
         if cut:
             return MediaProbe(str(p), problem=cut, duration=duration)

@@ -70,8 +70,10 @@ def caption_text(record: dict, spec: str) -> str:
     return ", ".join(parts) or record.get("description") or record.get("short_caption") or ""
 
 
-def instruction_for(modality: str, answer_format: str = "text") -> str | None:
-    """The instruction of a sample: the processor's default for the modality (``None``), plus the JSON request."""
+def sample_instruction(modality: str, answer_format: str = "text") -> str | None:
+    """The instruction a sample carries: ``None`` for text answers (the processor then uses the default of its prompt
+    style: :func:`processing_xemogpt.instruction_for` or the authors' one instruction), else the modality's
+    instruction with the JSON request (:func:`processing_xemogpt.instruction_for`, which never returns ``None``)."""
     if answer_format == "text":
         return None
     from processing_xemogpt import instruction_for as processor_instruction
@@ -132,5 +134,5 @@ def sample_from_record(record: dict, feed_all_media: bool = True, answer_format:
         audio=audio,
         subtitle=record.get("subtitle") or "",
         answer=answer_text(record, fmt, answer_field) if answer_format else None,
-        instruction=instruction_for(modality, fmt),
+        instruction=sample_instruction(modality, fmt),
     )

@@ -43,6 +43,8 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "training"
 
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS
+
 from .config_utils import ConfigError, parse_config, save_config
 from .data.sample import sample_from_record
 from .data.schema import is_label_only
@@ -89,7 +91,7 @@ def build_prompts(path, what, cfg, processor) -> list[dict]:
             raise ConfigError(f"{what}: {exc}") from None
         sample = dataclasses.replace(sample, answer=None)
         cues = record.get("cues") or {}
-        rows.append({**sample.to_dict(), "cues": {d: list(cues.get(d) or []) for d in ("visual", "audio", "global")},
+        rows.append({**sample.to_dict(), "cues": {d: list(cues.get(d) or []) for d in CUE_DIMENSIONS},
                      "description": record.get(cfg.answer_field) or record.get("description") or "",
                      "emotion": record.get("emotion") or ""})
     if not rows:

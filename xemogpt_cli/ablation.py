@@ -23,6 +23,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS
+
 from . import recipe_runs
 from .seed_stats import mean_std, pm
 
@@ -96,7 +98,7 @@ def evaluate_variant(model_dir: Path, records: list[dict], cfg: AblationConfig, 
         predictions = describer.generate(samples, batch_size=cfg.describe_batch_size)
     scores = compute_emocue360(predictions, [r["description"] for r in records], extractor="rules",
                                encoder=encoder, progress=False)
-    out = {f"{d}_f1": scores[f"{d}_f1"] for d in ("visual", "audio", "global")}
+    out = {f"{d}_f1": scores[f"{d}_f1"] for d in CUE_DIMENSIONS}
     out["emocue360_mean"] = scores["mean"]
     if all(r.get("factors") for r in records):
         out["cue_naming"] = cue_accuracy(predictions, records)

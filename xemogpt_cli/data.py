@@ -25,6 +25,7 @@ import os
 import sys
 from pathlib import Path
 
+from processing_xemogpt.vocabulary import MODALITIES
 
 # ------------------------------------------------------------------------------------------------------------------
 # parser
@@ -66,7 +67,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "split, or a table with english/chinese columns)")
     b.add_argument("--language", choices=("en", "zh"), default="en", help="text language to take (emer "
                    "descriptions, mafw captions, mer-caption subtitles)")
-    b.add_argument("--modality", choices=("multimodal", "visual", "audio"), default=None,
+    b.add_argument("--modality", choices=MODALITIES, default=None,
                    help="dfew / mafw record modality (default visual)")
     b.add_argument("--label-only", action="store_true", help="dfew / mafw / mer-caption: clips without a caption "
                    "or reason become label-only records (emotion only, empty description, no cues: stage 4's label "

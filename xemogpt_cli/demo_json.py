@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS
+
 from training.data.loaders import load_records
 
 from . import demo_pipeline as D
@@ -62,7 +64,7 @@ def rows(records: list[dict], text_rows: list[dict], json_rows: list[dict], enco
                "truncated": sum(bool(p.get("truncated")) for p in preds),
                "failed": sum(bool(p.get("error")) for p in preds)}
         if name == "json":
-            listed = [", ".join(c for k in ("visual", "audio", "global") for c in (p.get("cues") or {}).get(k, []))
+            listed = [", ".join(c for k in CUE_DIMENSIONS for c in (p.get("cues") or {}).get(k, []))
                       for p in preds]
             row["cue_naming_cue_lists"] = cue_accuracy(listed, records, own_emotions)
             # the predictions file as `xemogpt eval` reads it: own cue lists against the records' cue lists (an
@@ -86,7 +88,7 @@ def table_markdown(result: dict, cfg) -> str:
     def emo(scores):
         if scores is None:
             return "-"
-        return " / ".join(_pct(scores[f"{d}_f1"]) for d in ("visual", "audio", "global")) + f", {_pct(scores['mean'])}"
+        return " / ".join(_pct(scores[f"{d}_f1"]) for d in CUE_DIMENSIONS) + f", {_pct(scores['mean'])}"
 
     for name, row in result["rows"].items():
         lists = row.get("cue_naming_cue_lists")

@@ -17,6 +17,8 @@ import json
 import os
 from pathlib import Path
 
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS
+
 __all__ = ["add_parser", "run", "read_jsonl", "pair_by_id", "drop_failed"]
 
 
@@ -100,7 +102,7 @@ def drop_label_only(ids: list, preds: list, refs: list, path: str) -> tuple[list
     def label_only(ref: dict) -> bool:
         cues = ref.get("cues")
         return bool(ref.get("emotion")) and not any(str(ref.get(k) or "").strip() for k in TEXT_KEYS) and not (
-            isinstance(cues, dict) and any(cues.get(d) for d in ("visual", "audio", "global")))
+            isinstance(cues, dict) and any(cues.get(d) for d in CUE_DIMENSIONS))
 
     keep = [i for i, r in enumerate(refs) if not label_only(r)]
     if len(keep) == len(refs):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from processing_xemogpt.pipeline_xemogpt import DECODINGS
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS
 
 DEFAULT_DEMO_DIR = Path("demo_output")
 DEFAULT_CHECKPOINT = DEFAULT_DEMO_DIR / "checkpoint"
@@ -162,7 +163,7 @@ def extract_cues(text: str) -> dict:
     from emocue360.rules import extract_cues_rules
 
     cues = extract_cues_rules(text or "")
-    return {k: list(cues.get(k, [])) for k in ("visual", "audio", "global")}
+    return {k: list(cues.get(k, [])) for k in CUE_DIMENSIONS}
 
 
 def emotion_from_cues(cues: dict) -> str | None:

@@ -23,6 +23,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from processing_xemogpt.vocabulary import MODALITIES
+
 from . import recipe_runs
 from .ablation import evaluate_variant
 from .seed_stats import mean_std, pm
@@ -176,7 +178,7 @@ def examples_text(seed: int, held: list[dict], predictions: dict, labels: dict, 
     """A few held-out clips (multimodal first, then visual, audio): the reference and each system's explanation.
     ``predictions``: system -> the system's prediction records (``id``, ``prediction``), in ``labels``' order."""
     preds = {s: {p["id"]: p["prediction"] for p in rows} for s, rows in predictions.items()}
-    picked = [r for m in ("multimodal", "visual", "audio") for r in held if r["modality"] == m][:num_examples]
+    picked = [r for m in MODALITIES for r in held if r["modality"] == m][:num_examples]
     lines = [f"Example held-out explanations (seed {seed}, greedy decoding).", ""]
     for r in picked:
         lines += [f"### {r['id']} ({r['modality']}, emotion: {r['emotion']})", "", f"- **reference**: {r['description']}"]

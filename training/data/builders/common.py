@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS
+
 from .cues import cues_by_content, cues_from_description, sections_from_description, split_sentences  # noqa: F401
 from .readers import (FormatError, Table, clean_name, clean_text, iter_jsonish, pick_column,  # noqa: F401
                       read_csv_rows, read_name_table, read_table, read_text)
@@ -272,7 +274,7 @@ def make_record(id: str, *, video=None, audio=None, subtitle="", emotion="", cue
         "audio": None if audio is None else str(audio),
         "subtitle": clean_text(subtitle),
         "emotion": clean_text(emotion),
-        "cues": {k: [clean_text(c) for c in cues.get(k, []) if clean_text(c)] for k in ("visual", "audio", "global")},
+        "cues": {k: [clean_text(c) for c in cues.get(k, []) if clean_text(c)] for k in CUE_DIMENSIONS},
         "description": clean_text(description),
         "short_caption": clean_text(short_caption),
         "modality": modality,

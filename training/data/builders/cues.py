@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from processing_xemogpt.vocabulary import CUE_DIMENSIONS
+
 _OPENING = r"(?:^|(?<=[.!?;。！？；]))\s*In the "  # a section opens a sentence ("The subtitle in the text says" does not)
 _EN_SECTIONS = [
     ("visual", re.compile(_OPENING + r"(?:video|visual(?: clues?)?|image|frames?)\b[,:]?", re.I)),
@@ -93,7 +95,7 @@ def cues_by_content(text: str) -> dict[str, list[str]]:
     from emocue360.rules import extract_cues_rules
 
     cues = extract_cues_rules(text or "")
-    return {k: list(cues.get(k, [])) for k in ("visual", "audio", "global")}
+    return {k: list(cues.get(k, [])) for k in CUE_DIMENSIONS}
 
 
 def _zh_dimension(fragment: str) -> str | None:

@@ -2,7 +2,7 @@
 
 A paper-width checkpoint in the authors' key layout (CLIP ViT-L/14, chinese-hubert-large and Qwen3-4B widths, the
 151,936-token vocabulary, LoRA r=512 on q/k/v, one layer per tower, two bridge layers each; random weights, float32
-as their ``torch.save`` writes it) is built once (tests/official_release.py at the paper's sizes). Then, each in a
+as their ``torch.save`` writes it) is built once (tests/fixtures/official_release.py at the paper's sizes). Then, each in a
 fresh process so that its peak RSS is its own:
 
 * ``convert-official``: this package's converter (``torch.load(mmap=True)``, tensors renamed in place, LoRA kept,
@@ -45,7 +45,7 @@ BUILD = """
 import sys; sys.path.insert(0, {root!r})
 from pathlib import Path
 from benchmarks.bench_convert_memory import PAPER_VISION_1L, PAPER_CLIP_TEXT_1L, PAPER_AUDIO_1L, PAPER_TEXT_1L
-from tests.official_release import build_release
+from tests.fixtures.official_release import build_release
 build_release(Path({work!r}), vision=PAPER_VISION_1L, clip_text=PAPER_CLIP_TEXT_1L, audio=PAPER_AUDIO_1L,
               text=PAPER_TEXT_1L, projection_dim=768, head_dim=768, lora_r=512, lora_alpha=512)
 """

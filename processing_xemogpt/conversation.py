@@ -14,7 +14,7 @@ Remote code (copied flat into checkpoints): relative imports only. Two prompt st
   model prepends the pad token's embedding as a BOS) and the answer closed by the eos token
   (:func:`build_official_messages`, :data:`OFFICIAL_CHAT_TEMPLATE`). Their model tokenises the text between the media
   on its own; this template renders ``<audio>`` / ``<video>`` placeholders there instead, which the tokenizer splits
-  on first (added tokens), so the ids are the same (tests/test_processing_official.py checks it token by token).
+  on first (added tokens), so the ids are the same (tests/processing_xemogpt/test_processing_official.py checks it token by token).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Inputs: a path, or a uint8 array/tensor ``[T, H, W, 3]`` / ``[T, 3, H, W]`` (one
 segments) or ``"uniform_all_frames"`` (the XEmoGPT authors' rule: frames ``linspace(0, n - 1, num_frames)`` of the
 clip's ``n`` frames, truncated), see :mod:`.media`. The pixels equal those of transformers' ``CLIPImageProcessor``
 (the fast, torchvision one; ``CLIPImageProcessorFast`` in the authors' code) given the same frames as PIL images with
-the same settings: measured max |Δ| = 0.0 (tests/test_processing_official.py).
+the same settings: measured max |Δ| = 0.0 (tests/processing_xemogpt/test_processing_official.py).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 else
   echo "[setup] .venv is up to date"
 fi
-# the engine tests (tests/test_training_engines.py) also run DeepSpeed, an optional extra: a source archive that imports
+# the engine tests (tests/training/test_training_engines.py) also run DeepSpeed, an optional extra: a source archive that imports
 # torch to build, so it is built against the venv's torch (version pinned in constraints.txt)
 if [ "${1:-}" = "--test" ] && ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('deepspeed') is None)"; then
   echo "[setup] installing the deepspeed extra for the engine tests"

@@ -37,6 +37,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# helpers shared by tests of several packages (tests/fixtures: layouts, launchers, fake servers) import by name
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

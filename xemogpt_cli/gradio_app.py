@@ -28,7 +28,7 @@ NO_TEXT = "(the model generated no text)"
 MODALITY_CHOICES = [("Video + audio", "both"), ("Video only", "visual"), ("Audio only", "audio")]
 # The frame grid shrinks its thumbnails to the panel (Gradio's gallery keeps them >= 100 px, which pushes the 8th
 # column out of a narrow panel) and is as tall as its rows: 8 columns on wide screens, 4 (4 x 4) below 1100 px.
-# tests/test_serve_browser.py checks the grid inside its panel at 1280 and 800 px.
+# tests/xemogpt_cli/test_serve_browser.py checks the grid inside its panel at 1280 and 800 px.
 APP_CSS = """
 #frames .grid-container {grid-template-columns: repeat(8, minmax(0, 1fr)); grid-template-rows: none;
                          grid-auto-rows: auto;}

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from conftest import synthetic_split
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / "training" / "configs"
 
 

@@ -14,7 +14,7 @@ import pytest
 from emocue360 import compute_emocue360
 from emocue360.extractors import ExtractionError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEXT_P = [
     "In the video, the woman's mouth curves up into a smile and her eyebrows are raised; she nods her head. In the "
     "audio, her voice is high-pitched, speaking loudly and quickly. Taken together, these cues suggest she is happy.",

@@ -322,18 +322,6 @@ def test_from_components_loads_backbones_from_local_paths(tmp_path):
         XEmoGPTForConditionalGeneration.from_components(vision=tmp_path / "nope", audio="x", text="y")
 
 
-BLOCK_REPO_IMPORTS = textwrap.dedent(
-    """
-    import importlib.abc, sys
-    class _Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"modeling_xemogpt", "processing_xemogpt", "training", "emocue360", "xemogpt_cli"}:
-                raise ImportError(f"{name} must not be importable here")
-    sys.meta_path.insert(0, _Block())
-    """
-)
-
-
 def test_remote_code_model_loads_in_a_fresh_process(model, tmp_path):
     """AutoModel with trust_remote_code in a process that cannot import this repository."""
     ckpt = tmp_path / "ckpt"

@@ -22,7 +22,7 @@ from hub_cards import push
 from training.data.builders import records_to_dataset
 from training.data.schema import EMOCUE_FEATURES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVAL = {"visual": {"precision": 0.61, "recall": 0.5, "f1": 0.55}, "audio": {"precision": 0.4, "recall": 0.3,
         "f1": float("nan")}, "mean": 0.45, "bleu_4": 0.12, "note": "text is dropped"}
 

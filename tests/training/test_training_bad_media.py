@@ -20,7 +20,7 @@ from training.data.media_writer import write_audio, write_mp4
 
 from conftest import cut_file, make_indexed_frames, sine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / "training" / "configs"
 BAD_IDS = ["bad_corrupt", "bad_missing", "bad_truncated"]
 NO_BRIDGES = ["--vecb", "random", "--aecb", "random"]

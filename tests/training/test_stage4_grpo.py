@@ -12,7 +12,7 @@ import torch
 
 from conftest import synthetic_split
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / "training" / "configs"
 pytestmark = pytest.mark.timeout(900)
 

@@ -1,4 +1,4 @@
-"""``xemogpt convert-official``: the authors' release layout (tiny stand-in, tests/official_release.py) -> an ordinary
+"""``xemogpt convert-official``: the authors' release layout (tiny stand-in, tests/fixtures/official_release.py) -> an ordinary
 checkpoint whose forward equals the release's computation, and one-line errors for checkpoints it cannot convert."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from modeling_xemogpt.convert_official import ConversionError, convert_official_checkpoint
-from tests.official_release import LORA_ALPHA, LORA_R, build_release
+from official_release import LORA_ALPHA, LORA_R, build_release
 from xemogpt_cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

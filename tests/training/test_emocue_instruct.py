@@ -3,82 +3,15 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from chat_server import ChatServer
 
 from emocue360.cache import JSONCache
 from llm_client.llm_backends import OpenAIChatBackend
 from training.data.emocue_instruct import (aggregate_sheets, export_sheet, normalise_cues, read_sheet,
                                            run_emocue_instruct, run_short_caption)
-
-
-class ChatServer:
-    """A threaded HTTP server on 127.0.0.1 (port 0) that plays ``POST /v1/chat/completions``.
-
-    Replies depend on the system prompt (stage 1 / stage 2 / short caption) and the clip's label. After
-    ``fail_after`` successful replies every request gets HTTP 500 (the endpoint "goes down").
-    """
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.answered: list[str] = []  # digests of the message lists that got a 200
-        self.failed = 0
-        self.fail_after: int | None = None
-        self.bad_once: set[str] = set()  # labels whose first stage-2 reply lacks the description
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status, payload = server.reply(body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def reply(self, body):
-        msgs = body["messages"]
-        system, user = msgs[0]["content"], msgs[-1]["content"]
-        label = user.split("Emotion label: ", 1)[1].split("\n", 1)[0]
-        with self.lock:
-            if self.fail_after is not None and len(self.answered) >= self.fail_after:
-                self.failed += 1
-                return 500, {"error": {"message": "server down"}}
-            digest = hashlib.sha256(json.dumps(msgs, sort_keys=True).encode()).hexdigest()
-            if system.startswith("You annotate"):
-                content = {"visual": [f"{label} face", "steady gaze"], "audio": [f"{label} voice"],
-                           "global": [f"words fit {label}"]}
-            elif system.startswith("You consolidate"):
-                if label in self.bad_once:
-                    self.bad_once.discard(label)
-                    content = {"visual": ["x"]}  # no description: rejected by the validator, not cached
-                else:
-                    content = {"visual": [f"{label} face"], "audio": [f"{label} voice"],
-                               "global": [f"the scene is {label}"],
-                               "description": f"In the video, a {label} face. In the audio, a {label} voice."}
-            else:
-                content = {"short_caption": f"{label} face, {label} voice, {label}"}
-            self.answered.append(digest)
-        text = "```json\n" + json.dumps(content) + "\n```"  # fenced: exercises the tolerant parser
-        return 200, {"choices": [{"message": {"role": "assistant", "content": text}}]}
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture()

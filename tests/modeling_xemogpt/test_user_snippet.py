@@ -12,7 +12,7 @@ import torch
 from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
 from processing_xemogpt import XEmoGPTProcessor
 
-from test_modeling_xemogpt import BLOCK_REPO_IMPORTS
+from isolation import BLOCK_REPO_IMPORTS
 
 
 def test_user_snippet_in_a_fresh_process(tmp_path, mp4_with_audio, mp4_no_audio, wav_file):

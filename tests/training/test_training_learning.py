@@ -9,7 +9,7 @@ import pytest
 
 from conftest import synthetic_split
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / "training" / "configs"
 
 

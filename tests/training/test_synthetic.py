@@ -15,7 +15,7 @@ from training.data.loaders import load_emocue
 from training.data.schema import MODALITY_AUDIO, MODALITY_MULTIMODAL, MODALITY_VISUAL
 from training.data.validate import validate_records
 
-HAS_PROJECT_MEDIA = (Path(__file__).resolve().parents[1] / "processing_xemogpt" / "media.py").is_file()
+HAS_PROJECT_MEDIA = (Path(__file__).resolve().parents[2] / "processing_xemogpt" / "media.py").is_file()
 
 
 # ------------------------------------------------------------------------------------------- decoding + recovery

@@ -393,7 +393,7 @@ def test_processor_saved_before_the_video_processor_still_loads(wav_file):
     video processor): it loads as today's processor and gives the same inputs."""
     from pathlib import Path
 
-    old = XEmoGPTProcessor.from_pretrained(Path(__file__).parent / "data" / "processor_v0")
+    old = XEmoGPTProcessor.from_pretrained(Path(__file__).parents[1] / "data" / "processor_v0")
     new = XEmoGPTProcessor.from_preset("tiny")
     assert type(old.video_processor).__name__ == "XEmoGPTVideoProcessor" and old.num_frames == 16
     text = "x <audio> <video>"

@@ -10,7 +10,7 @@ import pytest
 
 import builder_layouts as L
 from conftest import tiny_media
-from test_emocue_instruct import ChatServer
+from chat_server import ChatServer
 from xemogpt_cli.main import main
 
 EMER = (

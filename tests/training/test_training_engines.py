@@ -5,7 +5,7 @@
 * DeepSpeed ZeRO-3: stages 3 and 4 in one launch; stage 3 with 2 processes x 2 samples equals one process x 4
   samples step by step; the merged checkpoints load with AutoModel and describe a clip; resume (slow).
 * FSDP: accelerate 1.15 does not run FSDP on CPU (it would silently use DDP, and the stage scripts refuse), so each
-  stage's model is sharded with accelerate's own FSDP2 preparation and our YAML's settings (tests/fsdp_cpu_worker.py)
+  stage's model is sharded with accelerate's own FSDP2 preparation and our YAML's settings (tests/fixtures/fsdp_cpu_worker.py)
   and trained for two steps against an unsharded copy on the whole batch.
 * ZeRO-3 (bridge stages; stages 3/4, which are not yet reproducible run to run: see the marks) and DDP (stages
   2-3): slower, run with ``XEMOGPT_SLOW_TESTS=1``.
@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 from training.config_utils import ConfigError
 from training.engines import cpu_launch_backend, default_ddp_backend
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ACCELERATE_CONFIGS = ROOT / "training/configs/accelerate"
 OVERRIDES = "{vision_feature_select: patch_mean, text_config: {initializer_range: 0.1}, bridge_dropout: 0.0}"
 needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
@@ -74,7 +74,7 @@ def bridge_runs(data: Path, root: Path, cache: Path) -> list:
 
 def run_stages(config: Path, runs: list, tmp: Path, port: int) -> None:
     (tmp / "stages.json").write_text(json.dumps(runs))
-    launch(config, "tests/launch_stages.py", [str(tmp / "stages.json")], tmp, port)
+    launch(config, "tests/fixtures/launch_stages.py", [str(tmp / "stages.json")], tmp, port)
 
 
 @pytest.fixture(scope="module")
@@ -321,7 +321,7 @@ def test_deepspeed_zero2_equals_one_process_on_the_global_batch(zero2, synthetic
                          ids=["stages1-2", "stage3"])
 def test_fsdp2_config_shards_and_trains_each_stage_model(tmp_path, config, kinds, port):
     out = tmp_path / "fsdp.json"
-    launch(ACCELERATE_CONFIGS / config, "tests/fsdp_cpu_worker.py", [str(out), kinds], tmp_path, port,
+    launch(ACCELERATE_CONFIGS / config, "tests/fixtures/fsdp_cpu_worker.py", [str(out), kinds], tmp_path, port,
            ACCELERATE_USE_CPU="true")
     results = json.loads(out.read_text())
     for kind in kinds.split(","):
@@ -355,7 +355,7 @@ def test_deepspeed_zero3_bridge_stages_match_zero2(zero2, synthetic, tmp_path):
 @slow
 @needs_deepspeed
 def test_ddp_stages_2_and_3(zero2, synthetic, tmp_path):
-    """DDP over gloo (stage 1 runs in tests/test_training_distributed.py): stage 2 equals ZeRO-2, which equals one
+    """DDP over gloo (stage 1 runs in tests/training/test_training_distributed.py): stage 2 equals ZeRO-2, which equals one
     process; stage 3 with per-sample gradient blocking (some branches unused in a step) runs."""
     runs = bridge_runs(synthetic, tmp_path, zero2 / "cache")[:1]
     runs.append(["stage3", stage_argv("stage3", synthetic, tmp_path / "s3", zero2 / "cache", max_steps=3,

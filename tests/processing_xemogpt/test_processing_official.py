@@ -288,7 +288,7 @@ def test_official_save_load_round_trip(official, tmp_path, wav_file, mp4_with_au
 
 
 def test_old_processor_loads_as_xemogpt_style(tiny_processor):
-    old = XEmoGPTProcessor.from_pretrained(Path(__file__).parent / "data" / "processor_v0")
+    old = XEmoGPTProcessor.from_pretrained(Path(__file__).parents[1] / "data" / "processor_v0")
     assert old.prompt_style == "xemogpt" and old.video_processor.frame_sampling == "segment_middle"
     messages = old.build_messages(video="v.mp4", audio="v.mp4", subtitle="Hi.")
     assert messages == build_messages(video="v.mp4", audio="v.mp4", subtitle="Hi.")

@@ -16,7 +16,7 @@ from xemogpt_cli import inference
 from xemogpt_cli.main import main
 from xemogpt_cli.predictions import FIELDS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 JSON_KEYS = set(FIELDS)  # --json prints the line the predictions file would hold (xemogpt_cli/predictions.py)
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from training.config_utils import ConfigError, build_config, flags_to_dict, parse_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("stage1", "stage2", "stage3", "stage4")
 
 

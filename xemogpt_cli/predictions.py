@@ -14,6 +14,9 @@ One line per described clip, or per window of a clip (``--segment``):
                 JSON answer is invalid; null when the clip failed
 ``cues``        the model's own ``{"visual", "audio", "global"}`` lists (JSON answers), else null: ``xemogpt eval`` then
                 extracts cues from ``explanation`` with the chosen extractor
+``spans``       where the named cues are in the clip: ``{"visual"|"audio"|"global": [{"cue", "start", "end"}]}`` in
+                seconds of the clip, with ``span_method`` (``"model"``: written by the model in its JSON answer;
+                ``"attention"``: :mod:`xemogpt_cli.grounding`, ``--spans``); null for both when there are none
 ``emotion``     the JSON answer's emotion, or for text the first emotion word the offline rules extractor finds
 ``answer_format`` ``"text"`` | ``"json"`` (the checkpoint's ``config.answer_format``)
 ``raw``         JSON answers: the generated text as it is (null for text answers: it is ``explanation``)
@@ -36,8 +39,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-FIELDS = ("id", "clip", "video", "audio", "subtitle", "modality", "start", "end", "explanation", "cues", "emotion",
-          "answer_format", "raw", "invalid_json", "json_error", "truncated", "error", "model")
+FIELDS = ("id", "clip", "video", "audio", "subtitle", "modality", "start", "end", "explanation", "cues", "spans",
+          "span_method", "emotion", "answer_format", "raw", "invalid_json", "json_error", "truncated", "error", "model")
 
 
 def record(job, model: str, answer_format: str, *, modality: str | None = None, parsed=None, raw: str | None = None,
@@ -54,7 +57,10 @@ def record(job, model: str, answer_format: str, *, modality: str | None = None, 
         "id": job.id, "clip": job.clip, "video": video, "audio": audio, "subtitle": job.subtitle,
         "modality": modality, "start": job.start, "end": job.end,
         "explanation": parsed.explanation if parsed is not None else None,
-        "cues": parsed.cues if parsed is not None else None, "emotion": emotion, "answer_format": answer_format,
+        "cues": parsed.cues if parsed is not None else None,
+        "spans": parsed.spans if parsed is not None else None,
+        "span_method": "model" if parsed is not None and parsed.spans else None,
+        "emotion": emotion, "answer_format": answer_format,
         "raw": raw if answer_format != "text" else None,
         "invalid_json": bool(parsed is not None and parsed.invalid_json),
         "json_error": parsed.json_error if parsed is not None else None,

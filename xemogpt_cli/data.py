@@ -86,6 +86,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--described-share", type=float, default=1.0,
                    help="share of records that keep description and cues; the rest are label-only (emotion only)")
     s.add_argument("--labels-only", action="store_true", help="every record label-only (--described-share 0)")
+    s.add_argument("--partial-cues", type=float, default=0.0, help="chance that a cue occupies only part of the clip "
+                   "(the records then carry per-cue spans; default 0: off)")
 
     for name, helptext in (("emocue-instruct", "paper §IV stages 1-2: cue inference + consolidation"),
                            ("short-caption", "EmoCue-ShortCaption generation")):
@@ -232,6 +234,7 @@ def _cmd_synthetic(args) -> int:
     if args.workers is not None:
         argv += ["--workers", str(args.workers)]
     argv += ["--described-share", str(0.0 if args.labels_only else args.described_share)]
+    argv += ["--partial-cues", str(args.partial_cues)]
     return synthetic.main(argv)
 
 

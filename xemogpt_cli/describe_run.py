@@ -168,7 +168,7 @@ class Runner:
         jobs, records, ready, inputs = prepared
         if ready:
             answers = self._generate([messages for _, _, messages in ready], inputs)
-            for (i, sample, _), answer in zip(ready, answers):
+            for (i, sample, messages), answer in zip(ready, answers):
                 media = {"modality": sample.modality, "video": sample.video, "audio": sample.audio}
                 if isinstance(answer, BaseException):
                     records[i] = self._record(jobs[i], error=one_line(answer), **media)
@@ -176,6 +176,10 @@ class Runner:
                 text, truncated = answer
                 parsed = parse_answer(text, self.describer.answer_format, truncated)
                 records[i] = self._record(jobs[i], parsed=parsed, raw=text, truncated=truncated, **media)
+                if getattr(self.describer, "span_method", None) == "attention" and not parsed.invalid_json:
+                    from .grounding import add_spans  # --spans attention (xemogpt_cli/grounding.py)
+
+                    add_spans(records[i], self.describer, messages, sample, text, jobs[i].start, jobs[i].end)
         return records
 
     def batch(self, jobs: list[Job]) -> list[dict]:

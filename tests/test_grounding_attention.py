@@ -1,0 +1,56 @@
+"""Attention spans (xemogpt_cli/grounding.py): the thresholding and seconds arithmetic against hand-computed cases,
+cue lookup in answers, and one forward pass of the tiny model placing the cues of a hand-written answer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from xemogpt_cli.grounding import METHOD, cue_char_spans, pooled, threshold_run, token_span
+
+
+def test_threshold_run_takes_the_contiguous_run_around_the_peak():
+    weights = [0.0, 0.2, 0.6, 1.0, 0.7, 0.1, 0.9, 0.0]
+    assert threshold_run(weights, 0.5) == (2, 5)  # 0.6, 1.0, 0.7 >= 0.5; the 0.9 is not contiguous
+    assert threshold_run(weights, 0.95) == (3, 4)
+    assert threshold_run([1.0] * 4, 0.5) == (0, 4)
+
+
+def test_token_span_in_seconds():
+    frames = [0.0] * 8 + [1.0] * 8  # 16 frame tokens over 2 s, attended in the second half
+    assert token_span(frames, 2.0) == (1.0, 2.0)
+    audio = [0.0] * 50 + [1.0] * 50  # 100 audio tokens pooled into 16 groups: the run starts in the group of token 50
+    start, end = token_span(audio, 2.0)
+    assert end == 2.0 and start == pytest.approx(1.0, abs=0.125)
+    assert pooled([1, 2, 3, 4], 2) == [1.5, 3.5] and pooled([1, 2], 16) == [1, 2]
+
+
+def test_cue_lookup_in_answers():
+    answer = '{"visual": ["A broad smile"], "explanation": "The smile is broad"}'
+    assert cue_char_spans(answer, "a broad smile") == [(13, 26)]
+    assert cue_char_spans("He is smiling, eyebrows up", "raised eyebrows") == [(15, 23)]  # by its words
+    assert cue_char_spans("nothing here", "loud voice") == []
+
+
+def test_attention_spans_of_the_tiny_model(tmp_path):
+    from training.data.sample import sample_from_record
+    from training.data.synthetic import make_synthetic
+    from xemogpt_cli.grounding import describe_spans
+    from xemogpt_cli.inference import Describer
+
+    make_synthetic(tmp_path, 2, seed=1, workers=1, modality_mix=(1, 0, 0), partial_cues=1.0)
+    records = [json.loads(line) for line in open(tmp_path / "emocue.jsonl")]
+    describer = Describer("tiny", max_new_tokens=4)
+    samples, answers = [], []
+    for r in records:
+        r["video"] = str(tmp_path / r["video"])
+        samples.append(sample_from_record(r, feed_all_media=False, answer_format=None))
+        answers.append("; ".join(r["cues"]["visual"] + r["cues"]["audio"]))
+    spans = describe_spans(describer, samples, answers, [r["cues"] for r in records])
+    for r, found in zip(records, spans):
+        assert [s["cue"] for s in found["visual"]] == r["cues"]["visual"]
+        assert [s["cue"] for s in found["audio"]] == r["cues"]["audio"] and found["global"] == []
+        for s in found["visual"] + found["audio"]:
+            assert 0.0 <= s["start"] < s["end"] <= 2.1  # the AAC track runs a little past the 2 s of video
+    assert METHOD == "attention"

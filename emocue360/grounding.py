@@ -73,7 +73,8 @@ def encoder_similarity(encoder: Any = None, device: str | None = None, batch_siz
     def similarity(a: list[str], b: list[str]) -> np.ndarray:
         new = [c for c in dict.fromkeys([*a, *b]) if c not in cache]
         if new:
-            cache.update(encode_unique(new, model, batch_size))
+            index, emb = encode_unique(new, model, batch_size)
+            cache.update({c: emb[i] for c, i in index.items()})
         if not a or not b:
             return np.zeros((len(a), len(b)))
         return np.stack([cache[c] for c in a]) @ np.stack([cache[c] for c in b]).T

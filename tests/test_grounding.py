@@ -118,3 +118,23 @@ def test_frames_in_span():
     assert frames_in_span((1.0, 2.0), times) == list(range(8, 16))
     assert frames_in_span((0.0, 0.01), times) == [0]  # none inside: the nearest
     assert span_problems({"cues": CUES}) == []
+
+
+def test_eval_reports_grounding_only_when_references_have_spans(tmp_path, capsys):
+    from xemogpt_cli.main import main
+
+    ref = {"id": "a", "description": "She smiles broadly.", "cues": CUES, "spans": SPANS}
+    pred = {"id": "a", "explanation": "She smiles broadly.", "cues": CUES,
+            "spans": {"visual": [{"cue": "a broad smile", "start": 1.5, "end": 2.0}], "audio": [], "global": []}}
+    (tmp_path / "refs.jsonl").write_text(json.dumps(ref) + "\n")
+    (tmp_path / "preds.jsonl").write_text(json.dumps(pred) + "\n")
+    assert main(["eval", str(tmp_path / "preds.jsonl"), str(tmp_path / "refs.jsonl"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # the smile: IoU 0.5; the rising intonation is named without a span: IoU 0
+    assert result["grounding_matched"] == 2 and result["grounding_iou"] == pytest.approx(0.25)
+    assert result["grounding_spanned"] == pytest.approx(0.5)
+    assert main(["eval", str(tmp_path / "preds.jsonl"), str(tmp_path / "refs.jsonl")]) == 0
+    assert "Grounding (temporal IoU of matched cues): mean 0.250, IoU >= 0.5 for 50.0%" in capsys.readouterr().out
+    (tmp_path / "refs.jsonl").write_text(json.dumps({k: v for k, v in ref.items() if k != "spans"}) + "\n")
+    assert main(["eval", str(tmp_path / "preds.jsonl"), str(tmp_path / "refs.jsonl"), "--json"]) == 0
+    assert "grounding_iou" not in json.loads(capsys.readouterr().out)

@@ -173,12 +173,25 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return p
 
 
-def main(argv=None) -> int:
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("grounding-study", help="trained per-cue spans vs attention spans vs a whole-clip "
+                              "guess on clips with partial-clip cues; cue naming on default clips (several seeds)",
+                              description=__doc__.split("\n")[0])
+    build_parser(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    run_study(build_parser().parse_args(argv))
+    run_study(args)
     return 0
+
+
+def main(argv=None) -> int:
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

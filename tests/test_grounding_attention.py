@@ -54,3 +54,19 @@ def test_attention_spans_of_the_tiny_model(tmp_path):
         for s in found["visual"] + found["audio"]:
             assert 0.0 <= s["start"] < s["end"] <= 2.1  # the AAC track runs a little past the 2 s of video
     assert METHOD == "attention"
+
+
+def test_app_outlines_the_frames_of_a_selected_cue():
+    from PIL import Image
+
+    from xemogpt_cli.gradio_app import HIGHLIGHT, highlight_frames, span_choices
+
+    result = {"spans": {"visual": [{"cue": "a broad smile", "start": 1.0, "end": 2.0}], "audio": [], "global": []}}
+    choices = span_choices(result)
+    assert choices == ["a broad smile (1.00-2.00 s)"] and span_choices({"spans": None}) == []
+    frames = [Image.new("RGB", (32, 32), (0, 0, 0)) for _ in range(16)]
+    shown, note = highlight_frames(frames, choices[0], 2.0)
+    assert [caption for _, caption in shown] == [None] * 8 + ["in span"] * 8
+    assert shown[8][0].size == (32, 32) and shown[8][0].getpixel((0, 0)) == HIGHLIGHT
+    assert shown[0][0].getpixel((0, 0)) == (0, 0, 0) and note.endswith("frames 9-16 of 16 outlined")
+    assert highlight_frames(frames, None, 2.0) == (frames, "")

@@ -54,6 +54,7 @@ class Description:
     frames: list = field(default_factory=list)  # PIL images of the sampled frames (empty for audio-only)
     answer_format: str = "text"
     invalid_json: bool = False
+    spans: dict | None = None  # per-cue time spans the model wrote (JSON answers; training/data/spans.py)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -343,7 +344,7 @@ class Describer:
         desc = Description(clip=clip, modality=used, explanation=parsed.explanation, emotion=parsed.emotion,
                            answer_format=self.answer_format, invalid_json=parsed.invalid_json)
         if parsed.cues is not None:
-            desc.cues = parsed.cues
+            desc.cues, desc.spans = parsed.cues, parsed.spans
         elif cues:
             desc.cues = extract_cues(parsed.explanation)
             desc.emotion = emotion_from_cues(desc.cues)

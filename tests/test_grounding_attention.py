@@ -70,3 +70,17 @@ def test_app_outlines_the_frames_of_a_selected_cue():
     assert shown[8][0].size == (32, 32) and shown[8][0].getpixel((0, 0)) == HIGHLIGHT
     assert shown[0][0].getpixel((0, 0)) == (0, 0, 0) and note.endswith("frames 9-16 of 16 outlined")
     assert highlight_frames(frames, None, 2.0) == (frames, "")
+
+
+def test_describe_spans_attention_names_its_method(mp4_with_audio, capsys, monkeypatch):
+    from xemogpt_cli.main import main
+    from xemogpt_cli import inference
+
+    # the tiny model's words are random: give its explanation a cue the rules extractor finds, so there is one to place
+    monkeypatch.setattr(inference.Describer, "generate_conversations",
+                        lambda self, convs, inputs=None: [("She has a broad smile.", False)] * len(convs))
+    assert main(["describe", str(mp4_with_audio), "--model", "tiny", "--json", "--spans", "attention"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["span_method"] == "attention"
+    spans = [s for key in ("visual", "audio") for s in record["spans"][key]]
+    assert spans and all(0.0 <= s["start"] < s["end"] <= 2.1 for s in spans)

@@ -138,3 +138,24 @@ def test_eval_reports_grounding_only_when_references_have_spans(tmp_path, capsys
     (tmp_path / "refs.jsonl").write_text(json.dumps({k: v for k, v in ref.items() if k != "spans"}) + "\n")
     assert main(["eval", str(tmp_path / "preds.jsonl"), str(tmp_path / "refs.jsonl"), "--json"]) == 0
     assert "grounding_iou" not in json.loads(capsys.readouterr().out)
+
+
+def test_grounding_study_table_is_mean_and_std_over_seeds():
+    import argparse
+
+    from xemogpt_cli.grounding_study import aggregate, table_markdown
+
+    results = {("spans", 0): {"model_grounding_iou": 0.6, "model_grounding_iou@0.5": 0.5, "model_grounding_matched": 10,
+                              "default_cue_accuracy": 0.8},
+               ("spans", 1): {"model_grounding_iou": 0.8, "model_grounding_iou@0.5": 0.7, "model_grounding_matched": 12,
+                              "default_cue_accuracy": 0.6},
+               ("default", 0): {"default_cue_accuracy": 0.9}, ("default", 1): {"default_cue_accuracy": 0.7}}
+    tables = aggregate(results)
+    assert tables["spans"]["model_grounding_iou"]["mean"] == pytest.approx(0.7)
+    assert tables["spans"]["model_grounding_iou"]["std"] == pytest.approx(0.1414, abs=1e-4)
+    assert tables["default"]["default_cue_accuracy"]["n"] == 2
+    args = argparse.Namespace(seeds=[0, 1], n_train=480, train_partial=0.5, stage3_steps=400, answer_field="x",
+                              n_heldout=200)
+    text = table_markdown(tables, args)
+    assert "| spans | model | 0.700 ± 0.141 | 60.0 ± 14.1 | 11 ± 1 |" in text
+    assert "| default | 80.0 ± 14.1 |" in text

@@ -43,7 +43,8 @@ def grounding_figures(parsed: list, spans_by_method: dict, records: list[dict], 
 
 
 def evaluate_model(model_dir: Path, out: Path, args) -> dict:
-    """The figures of one stage-3 checkpoint (see the module doc)."""
+    """The figures of one stage-3 checkpoint (see the module doc); ``args.default_clips`` False: the grounding
+    figures only."""
     from emocue360.scoring import load_encoder
     from modeling_xemogpt import XEmoGPTForConditionalGeneration
     from processing_xemogpt import XEmoGPTProcessor
@@ -69,6 +70,9 @@ def evaluate_model(model_dir: Path, out: Path, args) -> dict:
     figures.update(grounding_figures(parsed, methods, partial, encoder))
     figures["partial_invalid_json"] = sum(p.invalid_json for p in parsed) / len(parsed)
 
+    figures["examples"] = [{"id": r["id"], "answer": text} for r, text in zip(partial[:5], raw[:5])]
+    if not getattr(args, "default_clips", True):  # the grounding figures only
+        return figures
     default = load_records(out / "default" / "heldout" / "emocue.jsonl")
     _, _, parsed = _describe(describer, default, args.batch_size)
     texts = ["; ".join(c for key in ("visual", "audio", "global") for c in (p.cues or {}).get(key) or [])
@@ -77,5 +81,4 @@ def evaluate_model(model_dir: Path, out: Path, args) -> dict:
     figures.update({"default_cue_accuracy": naming["cue_accuracy"],
                     "default_emotion_accuracy": naming["emotion_accuracy"],
                     "default_invalid_json": sum(p.invalid_json for p in parsed) / len(parsed)})
-    figures["examples"] = [{"id": r["id"], "answer": text} for r, text in zip(partial[:5], raw[:5])]
     return figures

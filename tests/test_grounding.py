@@ -145,10 +145,11 @@ def test_grounding_study_table_is_mean_and_std_over_seeds():
 
     from xemogpt_cli.grounding_study import aggregate, table_markdown
 
+    spanned = {"model_grounding_spanned": 1.0}
     results = {("spans", 0): {"model_grounding_iou": 0.6, "model_grounding_iou@0.5": 0.5, "model_grounding_matched": 10,
-                              "default_cue_accuracy": 0.8},
+                              "default_cue_accuracy": 0.8, **spanned},
                ("spans", 1): {"model_grounding_iou": 0.8, "model_grounding_iou@0.5": 0.7, "model_grounding_matched": 12,
-                              "default_cue_accuracy": 0.6},
+                              "default_cue_accuracy": 0.6, **spanned},
                ("default", 0): {"default_cue_accuracy": 0.9}, ("default", 1): {"default_cue_accuracy": 0.7}}
     tables = aggregate(results)
     assert tables["spans"]["model_grounding_iou"]["mean"] == pytest.approx(0.7)
@@ -158,4 +159,4 @@ def test_grounding_study_table_is_mean_and_std_over_seeds():
                               n_heldout=200)
     text = table_markdown(tables, args)
     assert "| spans | model | 0.700 ± 0.141 | 60.0 ± 14.1 | 11 ± 1 |" in text
-    assert "| default | 80.0 ± 14.1 |" in text
+    assert "| default | 80.0 ± 14.1 |" in text and "| default | model |" not in text  # no spans written: no row

@@ -105,8 +105,9 @@ def table_markdown(tables: dict, args) -> str:
     for variant in VARIANTS:
         row = tables[variant]
         for method in ("model", "attention", "whole_clip"):
-            if row.get(f"{method}_grounding_iou", {}).get("mean") is None:
-                continue
+            spanned = row.get(f"{method}_grounding_spanned", {}).get("mean")
+            if row.get(f"{method}_grounding_iou", {}).get("mean") is None or not spanned:
+                continue  # no spans from this source (the default model writes none)
             lines.append(f"| {variant} | {method.replace('_', ' ')} | {pm(row[f'{method}_grounding_iou'])} | "
                          f"{pm(row[f'{method}_grounding_iou@0.5'], 100, 1)} | "
                          f"{pm(row[f'{method}_grounding_matched'], 1, 0)} |")

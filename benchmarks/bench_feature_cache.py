@@ -10,8 +10,8 @@ data, batch size and seed; the times are the Trainer's ``train_runtime`` for exa
     python benchmarks/bench_feature_cache.py --n 128 --batch 16 --stages 1,3
 
 Prints a table and the ratios (targets: stages 1/2 >= 10x, stage 3 >= 5x) and writes them as JSON to ``--out``.
-Stage 3 starts from random bridges (``--bridges.allow_random``: the timing does not depend on their weights); without
-the cache it decodes and re-encodes every clip at every step (``cache.dir: null``).
+Stage 3 starts from random bridges (``--vecb random --aecb random``: the timing does not depend on their weights);
+without the cache it decodes and re-encodes every clip at every step (``--cache_dir null``).
 
 What bounds the ratio: without the cache an epoch costs decode + frozen encoder forward + bridge forward/backward,
 with it only the bridge. Video (16 frames through CLIP per clip) is far above 10x even on the tiny preset (measured
@@ -38,23 +38,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def run_stage(stage: int, data: str, work: Path, cache_dir: str, enabled: bool, batch: int, extra: list[str]):
+    """One epoch of ``stage`` (its tiny config, these settings, then the bench's extra flags) by ``run(config)``."""
+    import importlib
+
+    from training.config_utils import build_config, flags_to_dict
+
+    names = {1: "training.stage1_vecb", 2: "training.stage2_aecb", 3: "training.stage3_sft"}
+    module = importlib.import_module(names[stage])
+    config_class = getattr(module, f"Stage{stage}Config")
     out = work / f"stage{stage}_{'cache' if enabled else 'nocache'}"
-    argv = ["--data.train", data, "--data.eval", "null", "--output_dir", str(out), "--num_train_epochs", "1",
-            "--max_steps", "-1", "--per_device_train_batch_size", str(batch), "--save_strategy", "no",
-            "--logging_steps", "1000", "--disable_tqdm", "true"]
-    if stage == 3:
-        from training.stage3_sft import main
-
-        argv += ["--bridges.vecb", "null", "--bridges.aecb", "null", "--bridges.allow_random", "true",
-                 "--output.save_merged", "false", "--eval.loss_before_after", "false",
-                 "--cache.dir", cache_dir if enabled else "null"]
+    settings = {"train_file": data, "eval_file": None, "output_dir": str(out), "num_train_epochs": 1, "max_steps": -1,
+                "per_device_train_batch_size": batch, "save_strategy": "no", "logging_steps": 1000,
+                "disable_tqdm": True, "cache_dir": cache_dir}
+    if stage == 3:  # random bridges; without the cache: re-encoded every step
+        settings.update(vecb="random", aecb="random", save_merged=False, loss_before_after=False,
+                        cache_dir=cache_dir if enabled else None)
     else:
-        from training.stage1_vecb import main as stage1
-        from training.stage2_aecb import main as stage2
-
-        main = stage1 if stage == 1 else stage2
-        argv += ["--cache.dir", cache_dir, "--cache.enabled", str(enabled).lower()]
-    return main(["--config", str(ROOT / f"training/configs/stage{stage}_tiny.yaml"), *argv, *extra])
+        settings["cache_enabled"] = enabled
+    settings.update(flags_to_dict(config_class, extra, where="benchmark flags"))
+    config = build_config(config_class, settings, config_file=ROOT / f"training/configs/stage{stage}_tiny.yaml")
+    return module.run(config)
 
 
 def main(argv=None) -> dict:

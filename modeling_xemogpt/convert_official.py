@@ -325,21 +325,38 @@ def report_line(report: dict, checkpoint, out) -> str:
             + (f"; {report['from_backbones']} frozen tensors from the backbones" if report["trainable_only"] else ""))
 
 
-def main(argv=None) -> int:
-    """``python -m modeling_xemogpt.convert_official``: the options of ``xemogpt convert-official``, which defines
-    them (this script is not remote code; the CLI module keeps its parser free of model imports, so that
-    ``xemogpt`` does not register this package's Auto classes in processes that load checkpoints as remote code)."""
-    from xemogpt_cli.convert_official import add_arguments, run
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of the conversion (``xemogpt convert-official`` forwards its arguments to :func:`main`)."""
+    parser.add_argument("--checkpoint", required=True, help="the authors' xemogpt.ckpt (torch.save of a state dict)")
+    parser.add_argument("--vision", required=True,
+                        help="CLIP checkpoint (Hub id or path), e.g. openai/clip-vit-large-patch14")
+    parser.add_argument("--audio", required=True, help="HuBERT checkpoint, e.g. TencentGameMate/chinese-hubert-large")
+    parser.add_argument("--text", required=True, help="Qwen3 checkpoint, e.g. Qwen/Qwen3-4B")
+    parser.add_argument("--lora-alpha", type=int, default=None,
+                        help="LoRA alpha the checkpoint was trained with (not stored in it; default: the release's, 512)")
+    parser.add_argument("--merge-lora", action="store_true",
+                        help="fold the LoRA factors into the LLM weights (default: keep them as LoRA layers)")
+    parser.add_argument("--out", required=True, help="output directory (a new checkpoint)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the files of an existing output directory")
+    return parser
 
+
+def main(argv=None, prog: str = "python -m modeling_xemogpt.convert_official") -> int:
+    """Parse the conversion's options, convert, print one line; a problem is one line on stderr and exit code 1."""
     parser = add_arguments(argparse.ArgumentParser(
-        prog="python -m modeling_xemogpt.convert_official",
-        description="Convert the authors' released XEmoGPT checkpoint into a checkpoint of this package."))
+        prog=prog, description="Convert the authors' released XEmoGPT checkpoint (torch.save of a state dict, full or "
+        "trainable-only) into a remote-code checkpoint of this package: safetensors, config, the processor in the "
+        "authors' prompt style, their decoding as generation_config.json, a model card and conversion.json."))
     args = parser.parse_args(argv)
+    alpha = {} if args.lora_alpha is None else {"lora_alpha": args.lora_alpha}
     try:
-        return run(args)
+        report = convert_official_checkpoint(args.checkpoint, args.vision, args.audio, args.text, args.out,
+                                             merge_lora=args.merge_lora, overwrite=args.overwrite, **alpha)
     except (ConversionError, OSError, ValueError) as exc:
-        print(f"convert_official: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
+    print(report_line(report, args.checkpoint, args.out))
+    return 0
 
 
 if __name__ == "__main__":

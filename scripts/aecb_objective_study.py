@@ -45,11 +45,9 @@ def _mean_std(values):
 
 
 def main(argv=None) -> int:
-    from training.config_utils import Config
     from training.data.loaders import load_records
     from training.frozen_encoders import FrozenMediaEncoders
-    from training.model_loading import model_section
-    from training.probe import probe_rows
+    from training.probe import ProbeConfig, probe_rows
     from xemogpt_cli import recipe_runs
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -81,24 +79,21 @@ def main(argv=None) -> int:
             overrides["aecb_temporal_loss_weight"] = args.weight
         for seed in args.seeds:
             run_dir = out / name.replace(" ", "_").replace("(", "").replace(")", "") / f"seed{seed}"
-            argv_stage = recipe_runs.stage_argv(base, data, out / "feature_cache", run_dir, args.steps, seed=seed)
-            argv_stage += ["--training.save_strategy", "no", "--model.config_overrides", json.dumps(overrides)]
-            runs.append((name, seed, (f"{name} seed {seed}", "training.stage2_aecb", "stage2_tiny.yaml", argv_stage,
-                                      run_dir)))
+            settings = recipe_runs.stage_settings(base, data, out / "feature_cache", run_dir, args.steps, seed=seed)
+            settings.update(save_strategy="no", config_overrides=overrides)
+            runs.append((name, seed, recipe_runs.StageRun(f"{name} seed {seed}", "stage2",
+                                                          recipe_runs.stage_config("stage2", settings))))
     # the first run fills the shared HuBERT-frame cache alone
     recipe_runs.run_stages_parallel([runs[0][2]], 1)
     recipe_runs.run_stages_parallel([r for _, _, r in runs[1:]], args.jobs)
 
-    model_cfg = {k: v for k, v in model_section(base_model=str(base)).items() if k != "__section__"}
-    probe_cfg = Config.wrap({"model": model_cfg, "probe": {"C": 1.0, "max_iter": 2000},
-                             "cache": {"dir": str(out / "feature_cache"), "batch_size": 32, "num_workers": 0,
-                                       "dtype": "float32"}})
-    encoders = FrozenMediaEncoders(probe_cfg.model)
+    probe_cfg = ProbeConfig(base_model=str(base), cache_dir=str(out / "feature_cache"))
+    encoders = FrozenMediaEncoders(probe_cfg)
     train = load_records(data / "train" / "emocue.jsonl")
     tune = load_records(data / "heldout" / "emocue.jsonl")
     per_run, raw = {}, None
     for name, seed, run in runs:
-        run_dir = run[4]
+        run_dir = run.out_dir
         probe_file = run_dir / "probe.json"
         if probe_file.is_file():
             rows = json.loads(probe_file.read_text())

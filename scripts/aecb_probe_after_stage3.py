@@ -11,22 +11,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from pathlib import Path
-from training.config_utils import Config
 from training.data.loaders import load_records
 from training.frozen_encoders import FrozenMediaEncoders
-from training.model_loading import model_section
-from training.probe import _features, _pool, fit_probe
+from training.probe import ProbeConfig, fit_probe, media_features, pool_features
 from modeling_xemogpt import XEmoGPTForConditionalGeneration
 from modeling_xemogpt.modeling_aecb import AECBForPretraining
 out = Path(sys.argv[1])
-model_cfg = {k: v for k, v in model_section(base_model=str(out/"untrained")).items() if k != "__section__"}
-cfg = Config.wrap({"model": model_cfg, "cache": {"dir": str(out/"feature_cache"), "batch_size": 32, "num_workers": 0, "dtype": "float32"}})
-enc = FrozenMediaEncoders(cfg.model)
+cfg = ProbeConfig(base_model=str(out / "untrained"), cache_dir=str(out / "feature_cache"))
+enc = FrozenMediaEncoders(cfg)
 tr, te = load_records(out/"data/train/emocue.jsonl"), load_records(out/"data/heldout/emocue.jsonl")
-trr, trf = _features(enc, cfg, tr, "audio"); ter, tef = _features(enc, cfg, te, "audio")
+trr, trf = media_features(enc, cfg, tr, "audio"); ter, tef = media_features(enc, cfg, te, "audio")
 m = XEmoGPTForConditionalGeneration.from_pretrained(out/"checkpoint").eval()
 s2 = AECBForPretraining.from_pretrained(out/"stage2_aecb").bridge.eval()
 for name, br in (("stage2 AECB", s2), ("stage3 AECB", m.aecb), ("stage3 AECB+proj", lambda x, mk: m.audio_projection(m.aecb(x, mk)))):
     for f in ("intonation", "pitch"):
         ytr=[r["factors"][f] for r in trr]; yte=[r["factors"][f] for r in ter]
-        print(name, f, fit_probe(_pool(trf, br, "audio"), ytr, _pool(tef, br, "audio"), yte)["war"])
+        print(name, f, fit_probe(pool_features(trf, br, "audio"), ytr, pool_features(tef, br, "audio"), yte)["war"])

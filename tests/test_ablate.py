@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 ARGS = ["--seeds", "0", "1", "--variants", "none", "both", "both_eq6", "--n-train", "24", "--n-heldout", "6",
         "--stage1-steps", "3", "--stage2-steps", "3", "--stage3-steps", "4", "--max-new-tokens", "6",
-        "--stage3-args", "--training.per_device_train_batch_size 4"]
+        "--stage3-args", "--per_device_train_batch_size 4"]
 
 
 def test_ablate_tables_and_resume(tmp_path, capsys):

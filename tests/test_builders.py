@@ -187,7 +187,7 @@ def test_mafw_txt_and_csv_captions(tmp_path):
     r = {x["id"]: x for x in res.records}
     assert r["00025"]["emotion"] == "anger" and r["00026"]["emotion"] == "anxiety"
     assert r["00025"]["cues"]["visual"] == ["A girl shouts, eyes in tears.", "The deep frown."]
-    assert r["00027"]["description"] == "The emotion expressed in this video is helplessness."
+    assert r["00027"]["description"] == ""  # no caption for it: a label-only record (emotion only)
     validate_records(res.records)
     tab = tmp_path / "captions.txt"
     tab.write_text("00026\tA man looks around nervously.\n", encoding="utf-8")

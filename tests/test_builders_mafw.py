@@ -18,8 +18,8 @@ def clips(tmp_path):
     return touch_clips(tmp_path / "clips", *CLIPS).resolve()
 
 
-def _record(clips, clip, emotion, caption="", sentences=(), modality="visual"):
-    placeholder = f"The emotion expressed in this video is {emotion}."
+def _record(clips, clip, emotion, caption="", sentences=(), modality="visual", label_only=False):
+    placeholder = "" if label_only else f"The emotion expressed in this video is {emotion}."
     return {"id": clip, "video": str(clips / f"{clip}.mp4"), "audio": None, "subtitle": "", "emotion": emotion,
             "cues": {"visual": list(sentences), "audio": [], "global": []}, "description": caption or placeholder,
             "short_caption": "", "modality": modality}
@@ -46,7 +46,7 @@ def test_mafw_official_spreadsheets(tmp_path, clips):
     assert res.records == [
         _record(clips, "07317", "anger", _en("07317"), EN_SENTENCES["07317"]),
         _record(clips, "00412", "happiness", _en("00412"), EN_SENTENCES["00412"]),
-        _record(clips, "08841", "neutral"),  # neutral clips have no descriptive text
+        _record(clips, "08841", "neutral", label_only=True),  # neutral clips have no descriptive text: label-only
         _record(clips, "02200", "helplessness", _en("02200"), EN_SENTENCES["02200"]),
     ]
     validate_records(res.records)
@@ -55,7 +55,7 @@ def test_mafw_official_spreadsheets(tmp_path, clips):
     assert zh["cues"]["visual"] == ["一个女孩含着泪朝对面的人大喊。", "眉头紧锁，嘴角向下。"]
     multi = build("mafw", csv=mafw_multi_set_xlsx(tmp_path / "multi-set.xlsx"), captions=text, media_dir=clips)
     assert multi.records == [_record(clips, "09105", "fear, surprise", _en("09105"), EN_SENTENCES["09105"]),
-                             _record(clips, "07000", "anger, disgust")]
+                             _record(clips, "07000", "anger, disgust", label_only=True)]
 
 
 def test_mafw_splits_plain_compound_and_caption(tmp_path, clips):
@@ -64,7 +64,8 @@ def test_mafw_splits_plain_compound_and_caption(tmp_path, clips):
                 _record(clips, "00412", "happiness", _en("00412"), EN_SENTENCES["00412"]),
                 _record(clips, "02200", "helplessness", _en("02200"), EN_SENTENCES["02200"])]
     plain = build("mafw", csv=mafw_no_caption_split(tmp_path / "train.txt"), captions=text, media_dir=clips)
-    assert plain.records == expected[:2] + [_record(clips, "08841", "neutral")] + expected[2:]
+    # with captions given, the neutral clip (MAFW gives it none) is a label-only record
+    assert plain.records == expected[:2] + [_record(clips, "08841", "neutral", label_only=True)] + expected[2:]
     # the with_caption split (GBK, tab-separated) carries labels and captions; --language picks the column
     split = mafw_with_caption_split(tmp_path / "with_caption_train.txt")
     assert build("mafw", csv=split, media_dir=clips).records == expected
@@ -160,3 +161,16 @@ def test_dfew_split_csv_and_dferclip_list(tmp_path):
     with pytest.raises(FormatError, match=r"plain\.txt: line 1: no video_name column; expected DFEW's split CSV "
                                           r"'video_name,label' \(labels 1-7\) or a DFER-CLIP list"):
         build("dfew", csv=plain, media_dir=media)
+
+
+def test_mafw_caption_split_neutral_clips_without_caption_are_label_only(tmp_path, clips):
+    """MAFW's with_caption splits give neutral clips no caption: "-" cells, empty cells or no caption fields at all.
+    Those clips become label-only records (emotion only) instead of stopping the build."""
+    split = tmp_path / "with_caption_test.txt"
+    split.write_bytes("07317.mp4\tanger\t她在吼。\tShe yells.\n08841.mp4\tneutral\t-\t-\n"
+                      "00412.mp4\tneutral\t\t\n02200.mp4\tneutral\n".encode("gbk"))
+    records = build("mafw", csv=split, media_dir=clips).records
+    assert [(r["id"], r["emotion"], r["description"], r["cues"]["visual"]) for r in records] == [
+        ("07317", "anger", "She yells.", ["She yells."]), ("08841", "neutral", "", []), ("00412", "neutral", "", []),
+        ("02200", "neutral", "", [])]
+    assert not validate_records(records)

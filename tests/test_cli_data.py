@@ -111,7 +111,7 @@ BUILD_CASES = {
                      "Her brows are knit tightly and the corners of her mouth turn down."], "audio": [], "global": []}),
         ("00412", "happiness", "", L.MAFW_CAPTIONS["00412"][1], {"visual": [L.MAFW_CAPTIONS["00412"][1]],
                                                                   "audio": [], "global": []}),
-        ("08841", "neutral", "", "The emotion expressed in this video is neutral.",
+        ("08841", "neutral", "", "",  # no caption (MAFW neutral clips have none): label-only
          {"visual": [], "audio": [], "global": []}),
         ("02200", "helplessness", "", L.MAFW_CAPTIONS["02200"][1], {"visual": [L.MAFW_CAPTIONS["02200"][1]],
                                                                      "audio": [], "global": []})]),
@@ -293,3 +293,23 @@ def test_push_model_and_space(tmp_path, capsys):
                  str(tmp_path / "space")]) == 0
     assert "staged 4 files" in capsys.readouterr().out.split("\n")[-2]
     assert (tmp_path / "space" / "README.md").read_text().startswith("---\n")
+
+
+def test_data_synthetic_reaches_every_generator_option_and_writes_the_split_the_configs_read(tmp_path):
+    """`xemogpt data synthetic` is the generator's own parser: --size/--frames/--modality-mix reach the clips, and
+    by default the train/test files the tiny stage configs read are written beside emocue.jsonl."""
+    import av
+
+    out = tmp_path / "syn"
+    assert main(["data", "synthetic", "--out", str(out), "--n", "10", "--size", "64", "--frames", "8",
+                 "--modality-mix", "0", "1", "0", "--workers", "1"]) == 0
+    records = [json.loads(line) for line in open(out / "emocue.jsonl")]
+    train = [json.loads(line) for line in open(out / "emocue_train.jsonl")]
+    test = [json.loads(line) for line in open(out / "emocue_test.jsonl")]
+    assert (len(records), len(train), len(test)) == (10, 8, 2)
+    assert sorted(r["id"] for r in train + test) == sorted(r["id"] for r in records)
+    assert {r["modality"] for r in records} == {"visual"}
+    with av.open(str(out / records[0]["video"])) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height, stream.frames) == (64, 64, 8)
+    assert main(["data", "synthetic", "--out", str(tmp_path / "bad"), "--n", "4", "--held-out", "1"]) == 1

@@ -89,12 +89,12 @@ def test_max_length_cuts_the_answer_only(tiny_processor, wav_file):
 def test_cached_features_give_the_same_model_inputs(tmp_path, tiny_processor, mp4_with_audio, wav_file):
     """Batches built from the frozen-feature cache carry the towers' outputs; the model's logits are the same."""
     from training.collators import CachedMediaFeatures
-    from training.config_utils import Config
     from training.feature_cache import FeatureCache, file_key
     from training.frozen_encoders import FrozenMediaEncoders
-    from training.model_loading import build_base_model, model_section
+    from training.model_loading import build_base_model
+    from training.stage_arguments import ModelArguments
 
-    model_cfg = Config.wrap({k: v for k, v in model_section().items() if k != "__section__"})
+    model_cfg = ModelArguments(preset="tiny")
     model = build_base_model(model_cfg).eval()
     encoders = FrozenMediaEncoders(model_cfg, model=model, processor=tiny_processor)
     caches = {}
@@ -121,16 +121,14 @@ def test_cached_features_of_a_file_changed_after_the_fill(tmp_path, tiny_process
     import shutil
 
     from training.collators import CachedMediaFeatures
-    from training.config_utils import Config
     from training.data.media_check import BadMediaError
     from training.feature_cache import FeatureCache, file_key
     from training.frozen_encoders import FrozenMediaEncoders
-    from training.model_loading import model_section
+    from training.stage_arguments import ModelArguments
 
     clip = tmp_path / "clip.mp4"
     shutil.copy(mp4_with_audio, clip)
-    model_cfg = Config.wrap({k: v for k, v in model_section().items() if k != "__section__"})
-    encoders = FrozenMediaEncoders(model_cfg, processor=tiny_processor)
+    encoders = FrozenMediaEncoders(ModelArguments(preset="tiny"), processor=tiny_processor)
     cache = FeatureCache(tmp_path / "cache", encoders.video_encoder_name)
     key = file_key(clip)
     cache.fill([str(clip)], [key], encoders.video_features, load=encoders.load_video, disable_progress=True)

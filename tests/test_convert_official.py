@@ -158,10 +158,10 @@ def test_stage3_and_stage4_start_from_a_converted_checkpoint(converted, tmp_path
 
     synthetic_split(tmp_path, 10, 8, seed=3, workers=1)
     cfg = ROOT / "training" / "configs"
-    common = ["--data.train", str(tmp_path / "train.jsonl"), "--data.eval", "null", "--cache.dir", str(tmp_path / "cache"),
+    common = ["--train_file", str(tmp_path / "train.jsonl"), "--eval_file", "null", "--cache_dir", str(tmp_path / "cache"),
               "--disable_tqdm", "true", "--max_steps", "2", "--per_device_train_batch_size", "4"]
-    figures = stage3(["--config", str(cfg / "stage3_tiny.yaml"), "--model.base_model", str(converted[False]),
-                      "--model.config_overrides", "{}", "--bridges.vecb", "null", "--bridges.aecb", "null",
+    figures = stage3(["--config", str(cfg / "stage3_tiny.yaml"), "--base_model", str(converted[False]),
+                      "--config_overrides", "{}", "--vecb", "null", "--aecb", "null",
                       "--output_dir", str(tmp_path / "s3"), "--save_strategy", "no", *common])
     assert figures["global_step"] == 2
     merged = tmp_path / "s3" / "merged"
@@ -171,7 +171,7 @@ def test_stage3_and_stage4_start_from_a_converted_checkpoint(converted, tmp_path
     release_vecb = load(converted[False]).vecb.state_dict()
     moved = [k for k, v in model.vecb.state_dict().items() if not torch.equal(v, release_vecb[k])]
     assert moved, "stage 3 trained the release's VECB"
-    figures = stage4(["--config", str(cfg / "stage4_tiny.yaml"), "--model.base_model", str(merged),
+    figures = stage4(["--config", str(cfg / "stage4_tiny.yaml"), "--base_model", str(merged),
                       "--output_dir", str(tmp_path / "s4"), "--logging_steps", "1", "--max_completion_length", "16",
                       *common])
     assert figures["global_step"] == 2
@@ -235,11 +235,11 @@ def test_stage1_goes_on_from_the_converted_heads(converted, release, tmp_path):
     from training.stage1_vecb import main as stage1
 
     synthetic_split(tmp_path, 10, 8, seed=5, workers=1)
-    argv = ["--config", str(ROOT / "training" / "configs" / "stage1_tiny.yaml"), "--model.base_model",
-            str(converted[True]), "--model.config_overrides", "{}", "--init_from", str(converted[True] / "stage1_vecb"),
-            "--data.train", str(tmp_path / "train.jsonl"), "--data.eval", "null", "--cache.dir", str(tmp_path / "cache"),
+    argv = ["--config", str(ROOT / "training" / "configs" / "stage1_tiny.yaml"), "--base_model",
+            str(converted[True]), "--config_overrides", "{}", "--init_from", str(converted[True] / "stage1_vecb"),
+            "--train_file", str(tmp_path / "train.jsonl"), "--eval_file", "null", "--cache_dir", str(tmp_path / "cache"),
             "--max_steps", "2", "--save_strategy", "no", "--disable_tqdm", "true", "--per_device_train_batch_size", "4"]
-    figures = stage1([*argv, "--encoders.text", f"clip:{release.vision}", "--output_dir", str(tmp_path / "s1")])
+    figures = stage1([*argv, "--text_encoder", f"clip:{release.vision}", "--output_dir", str(tmp_path / "s1")])
     assert figures["global_step"] == 2
     with pytest.raises(ConfigError, match="does not fit this run .*vecb_text_embed_dim 24 there, 384 here"):
-        stage1([*argv, "--encoders.text", "sentence-transformers:minilm-offline", "--output_dir", str(tmp_path / "s1b")])
+        stage1([*argv, "--text_encoder", "sentence-transformers:minilm-offline", "--output_dir", str(tmp_path / "s1b")])

@@ -165,15 +165,16 @@ def test_label_only_records_leave_stage3_and_the_bridges(tmp_path):
     """Stage 3 and the bridges leave label-only records out (they have no answer / caption); a set of label-only
     records only is a one-line error pointing to stage 4."""
     from training.bridge_stage import bridge_records
-    from training.config_utils import ConfigError, load_config
+    from training.config_utils import ConfigError
     from training.data.synthetic import make_synthetic
-    from training.stage3_sft import defaults, select_records
+    from training.stage3_config import Stage3Config
+    from training.stage3_sft import select_records
 
     make_synthetic(tmp_path, 10, seed=5, workers=1, described_share=0.5)
     records = [json.loads(line) for line in open(tmp_path / "emocue.jsonl")]
     n_described = sum(not is_label_only(r) for r in records)
     assert 0 < n_described < 10
-    cfg, _ = load_config(defaults(), [])
+    cfg = Stage3Config(output_dir=str(tmp_path / "out"), bf16=False)
     kept = select_records(tmp_path / "emocue.jsonl", "training set", cfg)
     assert len(kept) == n_described and not any(is_label_only(r) for r in kept)
     assert len(select_records(tmp_path / "emocue.jsonl", "training set", cfg, label_only=True)) == 10

@@ -17,7 +17,7 @@ def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("rl_study")
     argv = ["rl-study", "--out", str(out), "--seeds", "0", "1", "--n-train", "16", "--n-heldout", "4",
             "--stage1-steps", "2", "--stage2-steps", "2", "--stage3-steps", "3", "--stage4-steps", "2",
-            "--max-new-tokens", "8", "--num-examples", "2", "--stage4-args=--training.max_completion_length 8"]
+            "--max-new-tokens", "8", "--num-examples", "2", "--stage4-args=--max_completion_length 8"]
     assert main(argv) == 0
     return out, argv
 
@@ -62,7 +62,7 @@ def label_study(tmp_path_factory):
     argv = ["rl-study", "--labels", "--out", str(out), "--seeds", "0", "1", "--n-train", "16", "--n-labels", "12",
             "--n-heldout", "16", "--stage1-steps", "2", "--stage2-steps", "2", "--stage3-steps", "3",
             "--stage4-steps", "2", "--max-new-tokens", "8", "--num-examples", "2",
-            "--grpo-labels-args=--training.max_completion_length 8"]
+            "--grpo-labels-args=--max_completion_length 8"]
     assert main(argv) == 0
     return out, argv
 

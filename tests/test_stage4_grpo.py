@@ -137,19 +137,19 @@ def stage3_model(records):
     XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset("tiny", **overrides)).save_pretrained(base)
     XEmoGPTProcessor.from_preset("tiny").save_pretrained(base)
     out = d / "stage3"
-    main(["--config", str(CFG / "stage3_tiny.yaml"), "--model.base_model", str(base),
-          "--model.config_overrides", "{vision_feature_select: patch_mean, text_config: {initializer_range: 0.1}}",
-          "--data.train",
-          str(d / "train.jsonl"), "--data.eval", "null", "--cache.dir", str(d / "cache"), "--output_dir", str(out),
-          "--bridges.vecb", "null", "--bridges.aecb", "null", "--bridges.allow_random", "true",
-          "--bridges.learning_rate", "null", "--max_steps", "30",
+    main(["--config", str(CFG / "stage3_tiny.yaml"), "--base_model", str(base),
+          "--config_overrides", "{vision_feature_select: patch_mean, text_config: {initializer_range: 0.1}}",
+          "--train_file",
+          str(d / "train.jsonl"), "--eval_file", "null", "--cache_dir", str(d / "cache"), "--output_dir", str(out),
+          "--vecb", "null", "--aecb", "null",
+          "--bridge_learning_rate", "null", "--max_steps", "30",
           "--save_strategy", "no", "--disable_tqdm", "true", "--logging_steps", "10"])
     return out / "merged"
 
 
 def _stage4_argv(d: Path, model: Path, out: Path, *extra) -> list[str]:
-    return ["--config", str(CFG / "stage4_tiny.yaml"), "--model.base_model", str(model), "--data.train",
-            str(d / "train.jsonl"), "--data.eval", "null", "--cache.dir", str(d / "cache"), "--output_dir", str(out),
+    return ["--config", str(CFG / "stage4_tiny.yaml"), "--base_model", str(model), "--train_file",
+            str(d / "train.jsonl"), "--eval_file", "null", "--cache_dir", str(d / "cache"), "--output_dir", str(out),
             "--disable_tqdm", "true", "--logging_steps", "1", "--max_completion_length", "24",
             "--per_device_train_batch_size", "8", *extra]
 
@@ -159,12 +159,13 @@ def test_completion_logps_come_from_the_model_with_its_media(records, stage3_mod
     sequence (log-softmax of the logits at TRL's temperature), with the LM head run on the real completion tokens
     only; without the clips' media they differ."""
     from training import rollout_media
-    from training.config_utils import load_config
+    from training.config_utils import parse_config
     from training.runtime import rank_info
-    from training.stage4_grpo import build_trainer, defaults
+    from training.stage4_config import Stage4Config
+    from training.stage4_grpo import build_trainer
 
     d, _ = records
-    cfg, _ = load_config(defaults(), _stage4_argv(d, stage3_model, d / "logps", "--max_steps", "1",
+    cfg = parse_config(Stage4Config, _stage4_argv(d, stage3_model, d / "logps", "--max_steps", "1",
                                                    "--temperature", "0.7"))
     state, rank, world = rank_info()
     trainer, _, _ = build_trainer(cfg, state, rank, world)
@@ -206,9 +207,9 @@ def test_stage4_tiny_runs_real_steps_and_its_rewards_move(records, stage3_model)
     d, _ = records
     out = d / "stage4"
     figures = main(_stage4_argv(d, stage3_model, out, "--max_steps", "8", "--learning_rate", "3e-3",
-                                "--rewards.min_words", "1", "--rewards.max_words", "4", "--cue_f1_visual", "0",
-                                "--cue_f1_audio", "0", "--cue_f1_global", "0", "--emotion_match", "0",
-                                "--format_length", "1.0", "--save_steps", "4"))
+                                "--min_words", "1", "--max_words", "4", "--rewards",
+                                '{"cue_f1_visual": 0, "cue_f1_audio": 0, "cue_f1_global": 0, "emotion_match": 0, '
+                                '"format_length": 1.0}', "--save_steps", "4"))
     assert figures["global_step"] == 8
     history = json.loads((out / "loss_history.json").read_text())
     assert [h["step"] for h in history] == list(range(1, 9))
@@ -262,8 +263,8 @@ def test_stage4_decoding_media_and_heldout_rewards(records, stage3_model):
 
     d, _ = records
     out = d / "stage4_nocache"
-    argv = _stage4_argv(d, stage3_model, out, "--max_steps", "1", "--save_strategy", "no", "--cache.dir", "null",
-                        "--data.eval", str(d / "test.jsonl"), "--eval.reward_before_after", "true",
+    argv = _stage4_argv(d, stage3_model, out, "--max_steps", "1", "--save_strategy", "no", "--cache_dir", "null",
+                        "--eval_file", str(d / "test.jsonl"), "--reward_before_after", "true",
                         "--per_device_eval_batch_size", "4")
     figures = main(argv)
     assert figures["global_step"] == 1
@@ -287,12 +288,13 @@ def test_stage4_decoding_media_and_heldout_rewards(records, stage3_model):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--model.base_model", "null"], "model.base_model is not set"),
+    (["--base_model", "null"], "base_model is not set"),
     (["--use_vllm", "true"], "use_vllm is not supported"),
     (["--use_transformers_continuous_batching", "true"], "not supported"),
-    (["--training.reward_weights", "[1.0]"], "rewards.weights"),
-    (["--cue_f1_visual", "null", "--cue_f1_audio", "null", "--cue_f1_global", "null", "--emotion_match", "null",
-      "--format_length", "null"], "no reward has a weight"),
+    (["--reward_weights", "1.0"], "not reward_weights"),
+    (["--rewards", '{"cue_f1_visual": null, "cue_f1_audio": null, "cue_f1_global": null, "emotion_match": null, '
+      '"format_length": null}'], "no reward has a weight"),
+    (["--rewards", '{"cue_f1_vision": 1}'], "unknown reward 'cue_f1_vision'"),
 ])
 def test_user_mistakes_are_one_line_errors(records, stage3_model, extra, message):
     from training.config_utils import ConfigError
@@ -317,7 +319,7 @@ def test_stage4_two_cpu_processes(records, stage3_model, tmp_path):
     cmd = [str(accelerate), "launch", "--config_file", str(CFG / "accelerate" / "cpu_2proc.yaml"), "--num_processes",
            "2", "--main_process_port", "29531", str(ROOT / "training" / "stage4_grpo.py"),
            *_stage4_argv(d, stage3_model, out, "--max_steps", "2", "--per_device_train_batch_size", "4",
-                         "--save_steps", "2", "--debug.weights_fingerprint", "true")]
+                         "--save_steps", "2", "--weights_fingerprint", "true")]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": str(ROOT)}
     env.pop("ACCELERATE_USE_CPU", None)
@@ -354,8 +356,8 @@ def test_stage4_trains_on_label_only_records(records, stage3_model):
     d, _ = records
     train = _label_only_file(d, "labels.jsonl")
     out = d / "stage4_labels"
-    figures = main(_stage4_argv(d, stage3_model, out, "--data.train", str(train), "--max_steps", "8",
-                                "--learning_rate", "3e-3", "--rewards.min_words", "1", "--rewards.max_words", "4",
+    figures = main(_stage4_argv(d, stage3_model, out, "--train_file", str(train), "--max_steps", "8",
+                                "--learning_rate", "3e-3", "--min_words", "1", "--max_words", "4",
                                 "--save_strategy", "no"))
     assert figures["train_label_only"] == figures["train_prompts"] == 24 and figures["global_step"] == 8
     history = json.loads((out / "loss_history.json").read_text())
@@ -379,11 +381,11 @@ def test_stage4_bad_label_names_the_record(records, stage3_model):
     d, rows = records
     train = _label_only_file(d, "bad_labels.jsonl", emotion="hapy")
     with pytest.raises(ConfigError) as info:
-        main(_stage4_argv(d, stage3_model, d / "bad_labels", "--data.train", str(train)))
+        main(_stage4_argv(d, stage3_model, d / "bad_labels", "--train_file", str(train)))
     assert str(info.value) == (f"training set {str(train)!r}: record {rows[0]['id']!r}: unknown emotion label 'hapy' "
                                "(known classes: angry, anxious, calm, contemptuous, disappointed, disgusted, fearful, "
                                "happy, helpless, neutral, sad, surprised, worried; their noun forms and synonyms are "
                                "accepted)")
     with pytest.raises(ConfigError, match=r"has no counterpart in the synthetic label set"):
-        main(_stage4_argv(d, stage3_model, d / "bad_labels", "--data.train", str(_label_only_file(
-            d, "fear.jsonl", emotion="fear")), "--data.label_set", "synthetic"))
+        main(_stage4_argv(d, stage3_model, d / "bad_labels", "--train_file", str(_label_only_file(
+            d, "fear.jsonl", emotion="fear")), "--label_set", "synthetic"))

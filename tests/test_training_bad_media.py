@@ -23,7 +23,7 @@ from conftest import cut_file, make_indexed_frames, sine
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "training" / "configs"
 BAD_IDS = ["bad_corrupt", "bad_missing", "bad_truncated"]
-NO_BRIDGES = ["--bridges.allow_random", "true", "--bridges.vecb", "null", "--bridges.aecb", "null"]
+NO_BRIDGES = ["--vecb", "random", "--aecb", "random"]
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -75,8 +75,8 @@ def test_bridge_stages_report_every_bad_record_before_training(data, tmp_path, s
 
     main = importlib.import_module(f"training.stage{stage}_{'vecb' if stage == 1 else 'aecb'}").main
     with pytest.raises(BadMediaError) as err:
-        main(["--config", str(CFG / f"stage{stage}_tiny.yaml"), "--data.train", str(data / "train_wav.jsonl"),
-              "--data.eval", "null", "--cache.dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path / "out")])
+        main(["--config", str(CFG / f"stage{stage}_tiny.yaml"), "--train_file", str(data / "train_wav.jsonl"),
+              "--eval_file", "null", "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(tmp_path / "out")])
     ids = BAD_IDS if stage == 1 else BAD_IDS + ["bad_cut_wav"]  # stage 1 reads no audio file
     _check_report(str(err.value), data, ids, 16)
     if stage == 2:
@@ -90,8 +90,8 @@ def test_stage3_command_prints_the_report_without_traceback(data, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "training.stage3_sft", "--config", str(CFG / "stage3_tiny.yaml"),
-         "--data.train", str(data / "train.jsonl"), "--data.eval", str(data / "test.jsonl"),
-         *NO_BRIDGES, "--cache.dir", str(tmp_path / "cache"), "--output_dir", str(out)],
+         "--train_file", str(data / "train.jsonl"), "--eval_file", str(data / "test.jsonl"),
+         *NO_BRIDGES, "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(out)],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -103,16 +103,16 @@ def test_stage3_command_prints_the_report_without_traceback(data, tmp_path):
 def _stage3(data, tmp_path, *extra, cache=True):
     from training.stage3_sft import main
 
-    return main(["--config", str(CFG / "stage3_tiny.yaml"), "--data.train", str(data / "train.jsonl"),
-                 "--data.eval", str(data / "test.jsonl"), *NO_BRIDGES,
-                 "--cache.dir", str(tmp_path / "cache") if cache else "null", "--output_dir", str(tmp_path / "out"),
+    return main(["--config", str(CFG / "stage3_tiny.yaml"), "--train_file", str(data / "train.jsonl"),
+                 "--eval_file", str(data / "test.jsonl"), *NO_BRIDGES,
+                 "--cache_dir", str(tmp_path / "cache") if cache else "null", "--output_dir", str(tmp_path / "out"),
                  "--max_steps", "2", "--save_strategy", "no", "--per_device_train_batch_size", "8",
-                 "--disable_tqdm", "true", "--output.save_merged", "false", "--eval.loss_before_after", "false",
+                 "--disable_tqdm", "true", "--save_merged", "false", "--loss_before_after", "false",
                  *extra])
 
 
 def test_stage3_skip_trains_on_the_rest_and_lists_the_skipped(data, tmp_path, capsys):
-    figures = _stage3(data, tmp_path, "--data.on_bad_media", "skip")
+    figures = _stage3(data, tmp_path, "--on_bad_media", "skip")
     assert figures["global_step"] == 2 and figures["train_samples"] == 12
     rows = [json.loads(line) for line in (tmp_path / "out" / "skipped_media.jsonl").read_text().splitlines()]
     assert [(r["record_id"], r["split"], r["stage"]) for r in rows] == [(i, "training set", "stage3_sft")
@@ -170,7 +170,7 @@ def test_clip_changed_after_the_check_names_its_record(victim_data, tmp_path, ca
 @pytest.mark.parametrize("cache", [True, False], ids=["feature_extraction", "collator"])
 def test_clip_changed_after_the_check_is_skipped(victim_data, tmp_path, cache):
     d, clip = victim_data
-    figures = _stage3(d, tmp_path, "--data.on_bad_media", "skip", cache=cache)
+    figures = _stage3(d, tmp_path, "--on_bad_media", "skip", cache=cache)
     assert figures["global_step"] == 2
     rows = [json.loads(line) for line in (tmp_path / "out" / "skipped_media.jsonl").read_text().splitlines()]
     assert {(r["record_id"], r["file"]) for r in rows} == {("victim", str(clip))}

@@ -21,8 +21,8 @@ def test_two_process_cpu_stage1(tmp_path):
     cmd = [str(accelerate), "launch", "--config_file", str(ROOT / "training/configs/accelerate/cpu_2proc.yaml"),
            "--num_processes", "2", "--main_process_port", "29517",
            str(ROOT / "training/stage1_vecb.py"), "--config", str(ROOT / "training/configs/stage1_tiny.yaml"),
-           "--data.train", str(tmp_path / "syn" / "emocue.jsonl"), "--data.eval", "null",
-           "--cache.dir", str(tmp_path / "cache"), "--output_dir", str(out), "--max_steps", "4",
+           "--train_file", str(tmp_path / "syn" / "emocue.jsonl"), "--eval_file", "null",
+           "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(out), "--max_steps", "4",
            "--per_device_train_batch_size", "4", "--save_steps", "2", "--logging_steps", "1", "--disable_tqdm", "true"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("ACCELERATE_USE_CPU", None)  # the script sets it itself when there is no GPU

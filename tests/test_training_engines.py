@@ -51,15 +51,15 @@ def launch(config: Path, script: str, args: list[str], cwd: Path, port: int, **e
 
 def stage_argv(stage: str, data: Path, out: Path, cache: Path, **extra) -> list[str]:
     config = {"stage1": "stage1_tiny", "stage2": "stage2_tiny", "stage3": "stage3_tiny", "stage4": "stage4_tiny"}[stage]
-    argv = ["--config", str(ROOT / f"training/configs/{config}.yaml"), "--data.train", str(data / "emocue.jsonl"),
-            "--data.eval", "null", "--output_dir", str(out), "--save_steps", "2", "--logging_steps", "1",
+    argv = ["--config", str(ROOT / f"training/configs/{config}.yaml"), "--train_file", str(data / "emocue.jsonl"),
+            "--eval_file", "null", "--output_dir", str(out), "--save_steps", "2", "--logging_steps", "1",
             "--disable_tqdm", "true"]
-    if stage == "stage4":  # the model (and its config) is the stage-3 checkpoint given as model.base_model
-        argv += ["--max_completion_length", "24", "--debug.weights_fingerprint", "true"]
+    if stage == "stage4":  # the model (and its config) is the stage-3 checkpoint given as base_model
+        argv += ["--max_completion_length", "24", "--weights_fingerprint", "true"]
     else:
-        argv += ["--model.config_overrides", OVERRIDES]
+        argv += ["--config_overrides", OVERRIDES]
     if stage in ("stage1", "stage2"):
-        argv += ["--cache.dir", str(cache)]
+        argv += ["--cache_dir", str(cache)]
     for key, value in extra.items():
         argv += [f"--{key}", str(value)]
     return argv
@@ -68,7 +68,7 @@ def stage_argv(stage: str, data: Path, out: Path, cache: Path, **extra) -> list[
 def bridge_runs(data: Path, root: Path, cache: Path) -> list:
     """Stage 2 on 16 clips (8 per step: 4 per process) and stage 1, 4 steps each."""
     return [["stage2", stage_argv("stage2", data, root / "s2", cache, max_steps=4, per_device_train_batch_size=4,
-                                  **{"data.max_train_samples": 16})],
+                                  max_train_samples=16)],
             ["stage1", stage_argv("stage1", data, root / "s1", cache, max_steps=4, per_device_train_batch_size=4)]]
 
 
@@ -91,8 +91,7 @@ def zero2(synthetic, tmp_path_factory):
     root = tmp_path_factory.mktemp("zero2")
     runs = bridge_runs(synthetic, root, root / "cache")
     runs.append(["stage3", stage_argv("stage3", synthetic, root / "s3", root / "cache", max_steps=3,
-                                      per_device_train_batch_size=2, **{"bridges.vecb": root / "s1",
-                                                                        "bridges.aecb": root / "s2"})])
+                                      per_device_train_batch_size=2, vecb=root / "s1", aecb=root / "s2")])
     runs.append(stage4_run(synthetic, root / "s3" / "merged", root / "s4", max_steps=2))
     run_stages(ACCELERATE_CONFIGS / "cpu_2proc_zero2.yaml", runs, root, 29531)
     return root
@@ -101,13 +100,13 @@ def zero2(synthetic, tmp_path_factory):
 def stage4_run(data: Path, base: Path, out: Path, **extra) -> list:
     """Stage 4 (GRPO) from the stage-3 checkpoint ``base``: 4 prompts x 4 completions per process and step."""
     return ["stage4", stage_argv("stage4", data, out, None, per_device_train_batch_size=4,
-                                 **{"model.base_model": base, **extra})]
+                                 base_model=base, **extra)]
 
 
 def stage3_zero3_argv(data: Path, bridges: Path, out: Path, **extra) -> list[str]:
     """Stage 3 for the ZeRO-3 runs and their one-process reference: 5 steps of 4 samples (2 per process)."""
     return stage_argv("stage3", data, out, None, max_steps=5, save_total_limit=5,
-                      **{"bridges.vecb": bridges / "s1", "bridges.aecb": bridges / "s2", **extra})
+                      vecb=bridges / "s1", aecb=bridges / "s2", **extra)
 
 
 @pytest.fixture(scope="module")
@@ -265,13 +264,13 @@ def test_zero3_helpers_in_one_process():
     from transformers.integrations import HfDeepSpeedConfig
 
     from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
-    from training.config_utils import load_config
+    from training.config_utils import parse_config
     from training.model_loading import build_base_model
-    from training.stage3_sft import defaults
+    from training.stage3_config import Stage3Config
     from training.zero3 import check_feature_cache, zero3_enabled
 
-    cfg, _ = load_config(defaults(), ["--config", str(ROOT / "training/configs/stage3_tiny.yaml")])
-    plain = build_base_model(cfg.model).state_dict()
+    cfg = parse_config(Stage3Config, ["--config", str(ROOT / "training/configs/stage3_tiny.yaml")])
+    plain = build_base_model(cfg).state_dict()
     config = XEmoGPTConfig.from_preset("tiny", bridge_dropout=0.0)
     torch.manual_seed(0)
     model = XEmoGPTForConditionalGeneration(config).train()
@@ -281,10 +280,10 @@ def test_zero3_helpers_in_one_process():
     keep = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": 1})
     try:
         assert zero3_enabled()
-        zero3_built = build_base_model(cfg.model).state_dict()
+        zero3_built = build_base_model(cfg).state_dict()
         assert zero3_enabled()  # registered again after the build
         assert plain.keys() == zero3_built.keys() and all(torch.equal(plain[k], zero3_built[k]) for k in plain)
-        cfg.cache.dir = None
+        cfg.cache_dir = None
         with pytest.raises(ConfigError, match="needs the frozen-feature cache"):
             check_feature_cache(cfg, "stage3_sft")
         out = model(**batch)
@@ -304,7 +303,7 @@ def test_deepspeed_zero2_equals_one_process_on_the_global_batch(zero2, synthetic
     from training.stage2_aecb import main
 
     main(stage_argv("stage2", synthetic, tmp_path / "one", zero2 / "cache", max_steps=4,
-                    per_device_train_batch_size=8, **{"data.max_train_samples": 16}))
+                    per_device_train_batch_size=8, max_train_samples=16))
     one, two = ([json.loads((d / "loss_history.json").read_text()) for d in (tmp_path / "one", zero2 / "s2")])
     rows = [(a["loss"], b["loss"], a["grad_norm"], b["grad_norm"]) for a, b in zip(one, two)]
     print("\nstep: loss 1 process / 2 processes, grad norm 1 / 2:", [tuple(round(x, 6) for x in r) for r in rows])
@@ -360,8 +359,7 @@ def test_ddp_stages_2_and_3(zero2, synthetic, tmp_path):
     process; stage 3 with per-sample gradient blocking (some branches unused in a step) runs."""
     runs = bridge_runs(synthetic, tmp_path, zero2 / "cache")[:1]
     runs.append(["stage3", stage_argv("stage3", synthetic, tmp_path / "s3", zero2 / "cache", max_steps=3,
-                                      per_device_train_batch_size=2, **{"bridges.vecb": zero2 / "s1",
-                                                                        "bridges.aecb": zero2 / "s2"})])
+                                      per_device_train_batch_size=2, vecb=zero2 / "s1", aecb=zero2 / "s2")])
     run_stages(ACCELERATE_CONFIGS / "cpu_2proc.yaml", runs, tmp_path, 29535)
     w_zero2, w_ddp = (load_file(d / "s2" / "model.safetensors") for d in (zero2, tmp_path))
     diff = max(float((w_zero2[k] - w_ddp[k]).abs().max()) for k in w_zero2)

@@ -22,8 +22,8 @@ def data(tmp_path_factory):
 
 def _run(module, stage, data, steps):
     out = data / f"stage{stage}"
-    figures = module.main(["--config", str(CFG / f"stage{stage}_tiny.yaml"), "--data.train", str(data / "train.jsonl"),
-                           "--data.eval", str(data / "test.jsonl"), "--cache.dir", str(data / "cache"),
+    figures = module.main(["--config", str(CFG / f"stage{stage}_tiny.yaml"), "--train_file", str(data / "train.jsonl"),
+                           "--eval_file", str(data / "test.jsonl"), "--cache_dir", str(data / "cache"),
                            "--output_dir", str(out), "--max_steps", str(steps), "--save_strategy", "no",
                            "--disable_tqdm", "true", "--logging_steps", "25"])
     return out, figures
@@ -46,10 +46,10 @@ def test_stage1_and_stage2_learn_and_probe(data):
     s2, f2 = _run(stage2_aecb, 2, data, 150)
     _assert_above_chance(f2, "heldout_audio_to_text_")
 
-    result = probe.main(["--data.train", str(data / "train.jsonl"), "--data.test", str(data / "test.jsonl"),
-                         "--cache.dir", str(data / "cache"), "--bridges.vecb", str(s1), "--bridges.aecb", str(s2),
-                         "--model.config_overrides={vision_feature_select: patch_mean}",
-                         "--probe.output", str(data / "probe" / "probe.json")])
+    result = probe.main(["--train_file", str(data / "train.jsonl"), "--test_file", str(data / "test.jsonl"),
+                         "--cache_dir", str(data / "cache"), "--vecb", str(s1), "--aecb", str(s2),
+                         "--config_overrides={vision_feature_select: patch_mean}",
+                         "--output", str(data / "probe" / "probe.json")])
     names = [r["model"] for r in result["rows"]]
     assert names == ["CLIP", "CLIP+VECB", "HuBERT", "HuBERT+AECB"]
     for row in result["rows"]:

@@ -31,8 +31,8 @@ def syn(tmp_path_factory):
 
 
 def _common(syn, out, *extra, cache=True):
-    cache_args = ["--cache.dir", str(syn / "cache")] if cache else []
-    return ["--data.train", str(syn / "train.jsonl"), "--data.eval", str(syn / "test.jsonl"), *cache_args,
+    cache_args = ["--cache_dir", str(syn / "cache")] if cache else []
+    return ["--train_file", str(syn / "train.jsonl"), "--eval_file", str(syn / "test.jsonl"), *cache_args,
             "--output_dir", str(out), "--disable_tqdm", "true", *extra]
 
 
@@ -86,15 +86,12 @@ def test_stage1_tiny(stage1):
 
 
 def test_stage1_second_run_hits_the_cache(stage1, syn):
-    from training.config_utils import Config
     from training.data.loaders import load_records
-    from training.frozen_encoders import FrozenMediaEncoders
     from training.feature_cache import FeatureCache, file_key
+    from training.frozen_encoders import FrozenMediaEncoders
+    from training.stage_arguments import ModelArguments
 
-    cfg = Config.wrap(json.loads(json.dumps({"model": {"preset": "tiny", "seed": 0, "base_model": None,
-                                                       "config_overrides": {"vision_feature_select": "patch_mean"},
-                                                       "torch_dtype": None}})))
-    enc = FrozenMediaEncoders(cfg.model)
+    enc = FrozenMediaEncoders(ModelArguments(preset="tiny", config_overrides={"vision_feature_select": "patch_mean"}))
     cache = FeatureCache(syn / "cache", enc.video_encoder_name)
     videos = [r["video"] for r in load_records(syn / "train.jsonl") if r.get("video")]
     assert videos and cache.missing(file_key(v) for v in videos) == []
@@ -116,10 +113,10 @@ def test_stage3_tiny_merged_checkpoint(stage1, stage2, syn):
     # stage 3 reads the frozen features stages 1 and 2 cached (cache.dir: the same folder)
     figures = main(["--config", str(CFG / "stage3_tiny.yaml"), *_common(syn, out), "--max_steps", "4",
                     "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "8",
-                    "--bridges.vecb", str(stage1[0]), "--bridges.aecb", str(stage2[0]),
-                    "--bridges.learning_rate", "1e-4"])
+                    "--vecb", str(stage1[0]), "--aecb", str(stage2[0]),
+                    "--bridge_learning_rate", "1e-4"])
     assert figures["global_step"] == 4
-    # VECB and AECB train at bridges.learning_rate, everything else at training.learning_rate (same schedule)
+    # VECB and AECB train at bridge_learning_rate, everything else at learning_rate (same schedule)
     groups = torch.load(out / "checkpoint-2" / "optimizer.pt", weights_only=False)["param_groups"]
     lrs = {}
     for g in groups:  # transformers splits weight-decay / no-decay groups; each lr may have several
@@ -200,11 +197,11 @@ def test_stage3_gradient_blocking_in_a_real_step(stage1, stage2, syn, blocked):
     data = syn / f"{label}_with_both.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in relabelled))
     out = syn / f"stage3_blocking_{blocked}"
-    main(["--config", str(CFG / "stage3_tiny.yaml"), "--data.train", str(data), "--data.eval", "null",
+    main(["--config", str(CFG / "stage3_tiny.yaml"), "--train_file", str(data), "--eval_file", "null",
           "--output_dir", str(out), "--disable_tqdm", "true", "--max_steps", "2", "--save_strategy", "no",
-          "--per_device_train_batch_size", "4", "--bridges.vecb", str(stage1[0]), "--bridges.aecb", str(stage2[0]),
-          "--debug.record_branch_grads", "true", "--data.feed_all_media", "true",
-          "--cache.dir", "null"])  # re-encoding media every step (the cache-less path)
+          "--per_device_train_batch_size", "4", "--vecb", str(stage1[0]), "--aecb", str(stage2[0]),
+          "--record_branch_grads", "true", "--feed_all_media", "true",
+          "--cache_dir", "null"])  # re-encoding media every step (the cache-less path)
     rows = json.loads((out / "branch_grads.json").read_text())
     assert len(rows) == 2
     learner = "video" if blocked == "audio" else "audio"
@@ -270,9 +267,9 @@ def test_kill_at_a_random_step_and_rerun(stage1, syn, capsys):
     import random
 
     out = syn / "resume"
-    args = ["--config", str(CFG / "stage1_tiny.yaml"), *_common(syn, out), "--data.eval", "null", "--max_steps", "12",
+    args = ["--config", str(CFG / "stage1_tiny.yaml"), *_common(syn, out), "--eval_file", "null", "--max_steps", "12",
             "--save_steps", "4", "--logging_steps", "1", "--per_device_train_batch_size", "8",
-            "--debug.sleep_per_step", "0.4"]
+            "--sleep_per_step", "0.4"]
     target = random.choice([5, 6, 7])
     print(f"killing stage 1 after step {target}")
     killed_at = _kill_at_a_step("training.stage1_vecb", args, out, target)
@@ -283,10 +280,10 @@ def test_kill_at_a_random_step_and_rerun(stage1, syn, capsys):
     # another configuration in that directory: a one-line error naming the difference and the way out
     from training.config_utils import ConfigError
 
-    with pytest.raises(ConfigError, match=r"holds results of another configuration .*training.learning_rate: "
+    with pytest.raises(ConfigError, match=r"holds results of another configuration .*: learning_rate: "
                                           r"0.001 there, 0.002 now; rerun with --overwrite"):
         main([*args, "--learning_rate", "0.002"])
-    figures = main([*args, "--learning_rate", "0.002", "--max_steps", "2", "--debug.sleep_per_step", "0",
+    figures = main([*args, "--learning_rate", "0.002", "--max_steps", "2", "--sleep_per_step", "0",
                     "--overwrite"])
     assert figures["global_step"] == 2
     assert [p.name for p in out.glob("checkpoint-*")] == ["checkpoint-2"]  # the earlier run's 4, 8, 12 are gone
@@ -299,10 +296,10 @@ def test_stage3_kill_at_a_random_step_and_rerun(stage1, stage2, syn, capsys):
     from training.stage3_sft import main
 
     def args(out, sleep):
-        return ["--config", str(CFG / "stage3_tiny.yaml"), *_common(syn, out), "--data.eval", "null",
+        return ["--config", str(CFG / "stage3_tiny.yaml"), *_common(syn, out), "--eval_file", "null",
                 "--max_steps", "6", "--save_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "8",
-                "--bridges.vecb", str(stage1[0]), "--bridges.aecb", str(stage2[0]), "--output.save_merged", "false",
-                "--debug.sleep_per_step", str(sleep)]
+                "--vecb", str(stage1[0]), "--aecb", str(stage2[0]), "--save_merged", "false",
+                "--sleep_per_step", str(sleep)]
 
     main(args(syn / "stage3_reference", 0))
     reference = json.loads((syn / "stage3_reference" / "loss_history.json").read_text())
@@ -341,7 +338,7 @@ def test_stage1_with_clip_text_encoder(syn, stage1):
     enc = _tiny_clip_text_encoder(syn / "tiny_clip_text")
     out = syn / "stage1_clip_text"
     figures = main(["--config", str(CFG / "stage1_tiny.yaml"), *_common(syn, out), "--max_steps", "2",
-                    "--save_strategy", "no", "--encoders.text", f"clip:{enc}"])
+                    "--save_strategy", "no", "--text_encoder", f"clip:{enc}"])
     assert figures["global_step"] == 2
     from modeling_xemogpt.modeling_vecb import VECBForPretraining
 
@@ -358,7 +355,7 @@ def test_stage1_from_a_saved_base_model(syn, stage1):
     XEmoGPTForConditionalGeneration(XEmoGPTConfig.from_preset(
         "tiny", vision_feature_select="patch_mean", text_config={"initializer_range": 0.1})).save_pretrained(base)
     out = syn / "stage1_base"
-    figures = main(["--config", str(CFG / "stage1_tiny.yaml"), *_common(syn, out), "--data.eval", "null",
-                    "--max_steps", "2", "--save_strategy", "no", "--model.base_model", str(base)])
+    figures = main(["--config", str(CFG / "stage1_tiny.yaml"), *_common(syn, out), "--eval_file", "null",
+                    "--max_steps", "2", "--save_strategy", "no", "--base_model", str(base)])
     assert figures["global_step"] == 2
     assert len([p for p in (syn / "cache").iterdir() if p.name.startswith("video_base")]) == 1

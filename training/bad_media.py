@@ -38,8 +38,7 @@ class StageMedia:
     @classmethod
     def from_config(cls, cfg, stage: str, is_main: bool = True) -> "StageMedia":
         """From ``data.on_bad_media``, ``training.output_dir`` and ``cache.dir`` (the probe memo lives there)."""
-        return cls(cfg.data.get("on_bad_media", "error"), stage, cfg.training.output_dir,
-                   (cfg.get("cache") or {}).get("dir"), is_main)
+        return cls(cfg.on_bad_media, stage, cfg.output_dir, cfg.cache_dir, is_main)
 
     def check(self, records: Sequence, what: str, kinds: Sequence[str], feed_all_media: bool = True) -> list:
         """``records`` less the bad ones (``skip``), or a :class:`BadMediaError` listing every bad one."""

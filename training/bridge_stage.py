@@ -13,28 +13,27 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from transformers import TrainingArguments
+from transformers.trainer_utils import SchedulerType
 
 from .bad_media import StageMedia
-from .config_utils import ConfigError, section
+from .config_utils import ConfigError
 from .data.media_check import MediaGuard
 from .data.sample import caption_text
 from .feature_cache import CachedDataset, FeatureCache, content_keys
 from .frozen_encoders import FrozenMediaEncoders
-from .model_loading import model_section
 from .resume import prepare_output_dir
 from .runtime import (
     apply_runtime,
-    debug_section,
     load_stage_records,
     make_callbacks,
     print_figures,
     print_main,
     rank_info,
-    runtime_section,
-    training_arguments,
     weights_hash,
     write_run_summary,
 )
+from .stage_arguments import StageArguments, described, prepare_stage_config
 from .text_encoders import extract_text_embeddings
 
 
@@ -50,6 +49,40 @@ class BridgeStage:
     feature_desc: str  # progress-bar label of the feature extraction
     pack_features: Callable  # per-clip feature tensors -> the model's feature inputs (stacked, or padded + mask)
     feed_all_media: bool  # media_path's rule (training.data.sample.audio_source): visual records' audio counts or not
+
+
+@dataclass
+class BridgeStageConfig(StageArguments, TrainingArguments):
+    """The settings of a bridge pretraining stage (``Stage1Config``, ``Stage2Config``): the stage's own (model, data,
+    cache, caption encoder) and transformers' ``TrainingArguments``, with the paper's defaults (§VI-A)."""
+
+    text_encoder: str = described("the frozen caption encoder: clip:ID, sentence-transformers:ID or "
+                                  "sentence-transformers:minilm-offline", "clip:openai/clip-vit-large-patch14")
+    encoder_device: str | None = described("device of the frozen encoders while filling the caches (default: the "
+                                           "process's)")
+    caption: str = described("the record text a clip is paired with: a field (short_caption, description), "
+                             "cues.visual, cues.audio, or several joined with +", "short_caption")
+    cache_enabled: bool = described("false: decode and encode every clip at every step (the naive way, for the "
+                                    "benchmark)", True)
+    init_from: str | None = described("a stage-1/2 output to go on from (e.g. a converted release's stage1_vecb/), "
+                                      "else fresh weights")
+    torch_dtype: str | None = described("dtype of the frozen towers for the feature extraction (null: float32)",
+                                        "bfloat16")
+    remove_unused_columns: bool | None = described("TrainingArguments.remove_unused_columns", False)
+    save_steps: float = described("save a checkpoint every N steps", 1000)
+    save_total_limit: int | None = described("checkpoints kept", 3)
+    logging_steps: float = described("log every N steps", 50)
+    lr_scheduler_type: SchedulerType | str = described("learning-rate schedule", "cosine")
+    warmup_steps: float = described("warm-up steps", 500)
+    weight_decay: float = described("weight decay", 0.01)
+    learning_rate: float = described("the paper's learning rate of stages 1 and 2", 3e-4)
+    num_train_epochs: float = described("the paper's epochs of stages 1 and 2", 30)
+    bf16: bool | None = described("bf16 mixed precision (the paper's)", True)
+    dataloader_num_workers: int = described("data-loading workers", 4)
+
+    def __post_init__(self):
+        prepare_stage_config(self)
+        super().__post_init__()
 
 
 def initial_model(stage: BridgeStage, config, init_from: str | None):
@@ -68,24 +101,6 @@ def initial_model(stage: BridgeStage, config, init_from: str | None):
         raise ConfigError(f"init_from {str(path)!r} does not fit this run ({'; '.join(differ)}): the text encoder and "
                           "the model must be the ones it was trained with")
     return stage.model_class.from_pretrained(str(path), config=config)
-
-
-def bridge_stage_defaults(name: str, text_encoder: str, **training) -> dict:
-    """The config schema of a bridge stage: ``text_encoder`` embeds the captions, ``training`` overrides
-    :func:`bridge_training_defaults` (whose output folder is ``outputs/<name>``)."""
-    return dict(
-        model=model_section(),
-        encoders=section(text=text_encoder, device=None),
-        data=section(train=None, eval=None, caption="short_caption", max_train_samples=None, max_eval_samples=None,
-                     on_bad_media="error"),
-        cache=section(dir=".cache/xemogpt-features", enabled=True, batch_size=32, num_workers=0, dtype="float32",
-                      preload=True),
-        training=bridge_training_defaults(f"outputs/{name}", **training),
-        runtime=runtime_section(),
-        debug=debug_section(),
-        init_from=None,  # a stage-1/2 output to go on from (e.g. a converted release's stage1_vecb/), else fresh
-        overwrite=False,
-    )
 
 
 class OnTheFlyDataset(torch.utils.data.Dataset):
@@ -140,7 +155,7 @@ def bridge_records(stage: BridgeStage, path, what: str, limit=None, caption_spec
     try:
         captions = [caption_text(r, caption_spec) for r in records]
     except ValueError as exc:
-        raise ConfigError(f"data.caption: {exc}") from None
+        raise ConfigError(f"caption: {exc}") from None
     return records, captions
 
 
@@ -175,21 +190,6 @@ def make_bridge_trainer_class():
     return BridgeTrainer
 
 
-def bridge_training_defaults(output_dir: str, **overrides) -> dict:
-    from transformers import TrainingArguments
-
-    from .config_utils import training_section
-
-    d = dict(
-        output_dir=output_dir, report_to="none", remove_unused_columns=False, save_strategy="steps",
-        save_steps=500, save_total_limit=3, logging_steps=10, lr_scheduler_type="cosine", weight_decay=0.01,
-        per_device_train_batch_size=32, learning_rate=3e-4, num_train_epochs=30, bf16=False, seed=42,
-        dataloader_num_workers=0,
-    )
-    d.update(overrides)
-    return training_section(TrainingArguments, **d)
-
-
 def prepare_features(cfg, encoders: FrozenMediaEncoders, stage: BridgeStage, media: StageMedia, records, captions,
                      state, rank, world, what="training set", extract: bool = True):
     """Fill the media-feature cache for ``records`` (each rank extracts its share; a clip that fails to decode is
@@ -197,15 +197,15 @@ def prepare_features(cfg, encoders: FrozenMediaEncoders, stage: BridgeStage, med
     captions, media cache, media keys, text cache, text keys, text dim)`` of the records kept."""
     from processing_xemogpt.media import MediaError
 
-    cache = FeatureCache(cfg.cache.dir, getattr(encoders, f"{stage.medium}_encoder_name"), dtype=cfg.cache.dtype)
+    cache = FeatureCache(cfg.cache_dir, getattr(encoders, f"{stage.medium}_encoder_name"), dtype=cfg.cache_dtype)
     paths = [stage.media_path(r) for r in records]
     keys, failed = content_keys(paths)
     if extract:
         mine = [p for i, p in enumerate(keys) if i % world == rank]
         stats = cache.fill(
             mine, [keys[p] for p in mine], getattr(encoders, f"{stage.medium}_features"),
-            batch_size=int(cfg.cache.batch_size), desc=f"{stage.feature_desc} ({what})",
-            load=getattr(encoders, f"load_{stage.medium}"), num_workers=int(cfg.cache.num_workers),
+            batch_size=int(cfg.cache_batch_size), desc=f"{stage.feature_desc} ({what})",
+            load=getattr(encoders, f"load_{stage.medium}"), num_workers=int(cfg.cache_num_workers),
             disable_progress=not state.is_local_main_process, load_errors=(MediaError,),
         )
         failed.update(stats["failed"])
@@ -219,47 +219,47 @@ def prepare_features(cfg, encoders: FrozenMediaEncoders, stage: BridgeStage, med
         captions = [c for r, c in zip(records, captions) if r["id"] in kept]
         records = [r for r in records if r["id"] in kept]
     tcache, tkeys, tdim = extract_text_embeddings(
-        cfg.encoders.text, captions, cfg.cache.dir, encoders.device, int(cfg.cache.batch_size), cfg.cache.dtype,
+        cfg.text_encoder, captions, cfg.cache_dir, encoders.device, int(cfg.cache_batch_size), cfg.cache_dtype,
         rank, world, disable_progress=not state.is_local_main_process,
     )
     state.wait_for_everyone()
     return records, captions, cache, [keys[stage.media_path(r)] for r in records], tcache, tkeys, tdim
 
 
-def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
-    from transformers import TrainingArguments, set_seed
+def run_bridge_stage(cfg: BridgeStageConfig, stage: BridgeStage) -> dict:
+    from transformers import set_seed
 
     from .metrics import embed_pairs, loss_drop, retrieval_metrics
 
     t0 = time.perf_counter()
     apply_runtime(cfg)
     state, rank, world = rank_info()
-    out_dir = cfg.training.output_dir
+    out_dir = cfg.output_dir
     resume = prepare_output_dir(cfg, stage.name, state)
     media = StageMedia.from_config(cfg, stage.name, state.is_main_process)
-    device = cfg.encoders.get("device") or state.device
-    train_records, train_captions = bridge_records(stage, cfg.data.train, "training set", cfg.data.max_train_samples,
-                                                   cfg.data.caption, media)
+    device = cfg.encoder_device or state.device
+    train_records, train_captions = bridge_records(stage, cfg.train_file, "training set", cfg.max_train_samples,
+                                                   cfg.caption, media)
     eval_records, eval_captions = ([], [])
-    if cfg.data.get("eval"):
-        eval_records, eval_captions = bridge_records(stage, cfg.data.eval, "held-out set", cfg.data.max_eval_samples,
-                                                     cfg.data.caption, media)
-    encoders = FrozenMediaEncoders(cfg.model, device=device)
+    if cfg.eval_file:
+        eval_records, eval_captions = bridge_records(stage, cfg.eval_file, "held-out set", cfg.max_eval_samples,
+                                                     cfg.caption, media)
+    encoders = FrozenMediaEncoders(cfg, device=device)
     bridge = {"video": "vecb", "audio": "aecb"}[stage.medium]
     if not getattr(encoders.config, f"use_{bridge}"):
-        raise ConfigError(f"model.config_overrides sets use_{bridge}: false, so there is no {bridge.upper()} to train "
-                          f"in {stage.name}")
+        raise ConfigError(f"the base model has no {bridge.upper()} (use_{bridge}: false), so there is nothing to "
+                          f"train in {stage.name}")
     print_main(state, f"[{stage.name}] {len(train_records)} training clips, {len(eval_records)} held-out clips; "
-                      f"frozen features cached under {cfg.cache.dir}")
+                      f"frozen features cached under {cfg.cache_dir}")
     t_extract = time.perf_counter()
     train_records, train_captions, mcache, mkeys, tcache, tkeys, tdim = prepare_features(
         cfg, encoders, stage, media, train_records, train_captions, state, rank, world, "training set",
-        extract=bool(cfg.cache.enabled))
+        extract=bool(cfg.cache_enabled))
     extract_seconds = time.perf_counter() - t_extract
-    if cfg.cache.enabled:
+    if cfg.cache_enabled:
         train_ds = CachedDataset(
             {stage.feature_field: (mcache, mkeys, "features"), "text_embeds": (tcache, tkeys, "embedding")},
-            preload=bool(cfg.cache.preload),
+            preload=bool(cfg.cache_preload),
         )
         collator = make_bridge_collator(stage)
     else:
@@ -267,14 +267,14 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
                                    [r["id"] for r in train_records])
         collator = make_bridge_collator(stage, encoders, media.guard())
 
-    args = training_arguments(TrainingArguments, cfg.training)
+    args = cfg
     set_seed(args.seed)
     config = encoders.config
     setattr(config, stage.text_dim_attr, tdim)
-    model = initial_model(stage, config, cfg.get("init_from"))
+    model = initial_model(stage, config, cfg.init_from)
     Trainer = make_bridge_trainer_class()
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collator,
-                      callbacks=make_callbacks(out_dir, cfg.get("debug")))
+                      callbacks=make_callbacks(out_dir, cfg.sleep_per_step))
     train_result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(out_dir)  # the *ForPretraining model: config.json + model.safetensors (rank 0 writes)
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
@@ -282,7 +282,7 @@ def run_bridge_stage(cfg, stage: BridgeStage) -> dict:
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / f"weights_fingerprint_rank{rank}.txt").write_text(fingerprint + "\n")
 
-    figures = {"stage": stage.name, "train_clips": len(train_records), "world_size": world,
+    figures = {"stage": stage.name, "output_dir": out_dir, "train_clips": len(train_records), "world_size": world,
                "train_runtime_s": float(train_result.metrics.get("train_runtime", 0.0)),
                "feature_extraction_s": extract_seconds, "weights_fingerprint": fingerprint}
     figures.update(loss_drop(trainer.state.log_history))

@@ -56,12 +56,12 @@ class FrozenMediaEncoders:
         """What identifies a tower's weights: the content of a base checkpoint's ``tower`` tensors (so checkpoints
         that share their frozen towers share cached features), the paper's backbone ids, or the tiny preset's seed."""
         mc = self.model_cfg
-        if mc.get("base_model"):
+        if mc.base_model:
             return f"base:{tower_fingerprint(Path(mc.base_model), tower)}"
         if mc.preset == "paper":
             backbones = self.config.backbones or {}
             return f"paper:{backbones.get('vision')}|{backbones.get('audio')}"
-        return f"{mc.preset}:seed{mc.get('seed') or 0}"
+        return f"{mc.preset}:seed{mc.model_seed or 0}"
 
     @staticmethod
     def _settings(sub) -> str:
@@ -72,13 +72,13 @@ class FrozenMediaEncoders:
     def video_encoder_name(self) -> str:
         c = self.config
         return (f"video|{self._source('vision_tower')}|{_short_hash(c.vision_config.to_dict())}|{c.vision_feature_select}"
-                f"|T{c.num_frames}|{self.model_cfg.get('torch_dtype')}|{self._settings(self.processor.video_processor)}")
+                f"|T{c.num_frames}|{self.model_cfg.torch_dtype}|{self._settings(self.processor.video_processor)}")
 
     @property
     def audio_encoder_name(self) -> str:
         c = self.config
         return (f"audio|{self._source('audio_tower')}|{_short_hash(c.audio_config.to_dict())}|sr{c.audio_sampling_rate}"
-                f"|max{c.max_audio_seconds}|{self.model_cfg.get('torch_dtype')}"
+                f"|max{c.max_audio_seconds}|{self.model_cfg.torch_dtype}"
                 f"|{self._settings(self.processor.feature_extractor)}")
 
     @property

@@ -5,7 +5,7 @@ configuration (sources of the data as given, learning rates, LoRA, answer format
 figures (record counts per modality, steps, losses / rewards, held-out results) and the runs it started from — the
 stage-1/2 bridge folders and the stage-3 checkpoint, read from their own ``stage_config.yaml`` and ``metrics.json``.
 The held-out results a stage measures (stage 3: the held-out answer-token loss; stage 4 with
-``eval.reward_before_after``: the held-out rewards, EmoCue-360 cue F1 per dimension and emotion match among them)
+``reward_before_after``: the held-out rewards, EmoCue-360 cue F1 per dimension and emotion match among them)
 become the card's ``model-index``. EmoCue-360 on generated descriptions is measured after training (``xemogpt eval``,
 the demo), which writes it into the card of the checkpoint it scored.
 """
@@ -47,6 +47,13 @@ def _data_row(stage: str, name: str, records, modalities, source) -> dict:
     return row
 
 
+def bridge_folders(*values) -> list[str]:
+    """The stage-1/2 folders among stage 3's ``vecb`` / ``aecb`` values (not ``off``, ``random`` or unset)."""
+    from .stage3_config import BRIDGE_WORDS
+
+    return [v for v in values if v and v not in BRIDGE_WORDS]
+
+
 def earlier_stages(*paths) -> list[dict]:
     """Training-data rows of the stage runs that wrote ``paths`` (a bridge folder, a ``merged/`` checkpoint) and of
     the runs those started from, oldest first; folders without ``stage_config.yaml`` + ``metrics.json`` (an
@@ -62,12 +69,11 @@ def earlier_stages(*paths) -> list[dict]:
         if not isinstance(config, dict) or not isinstance(metrics, dict) or run.resolve() in seen:
             return
         seen.add(run.resolve())
-        bridges = config.get("bridges") or {}
-        for earlier in (bridges.get("vecb"), bridges.get("aecb"), (config.get("model") or {}).get("base_model")):
+        for earlier in (*bridge_folders(config.get("vecb"), config.get("aecb")), config.get("base_model")):
             visit(earlier)
         count = next((metrics[k] for k in ("train_samples", "train_prompts", "train_clips") if k in metrics), None)
         rows.append(_data_row(metrics.get("stage", "?"), "training set", count, metrics.get("train_modalities"),
-                              (config.get("data") or {}).get("train")))
+                              config.get("train_file")))
 
     for p in paths:
         visit(p)
@@ -81,35 +87,32 @@ def run_settings(run_dir) -> str | None:
     config, metrics = _read(run / "stage_config.yaml"), _read(run / "metrics.json")
     if not isinstance(config, dict) or not isinstance(metrics, dict):
         return None
-    t = config.get("training") or {}
-    parts = [f"{metrics.get('global_step')} steps", f"learning rate {t.get('learning_rate')}"]
-    bridge_lr = (config.get("bridges") or {}).get("learning_rate")
+    parts = [f"{metrics.get('global_step')} steps", f"learning rate {config.get('learning_rate')}"]
+    bridge_lr = config.get("bridge_learning_rate")
     if bridge_lr is not None:
         parts.append(f"VECB/AECB learning rate {bridge_lr}")
-    parts.append(f"batch {t.get('per_device_train_batch_size')} per process")
-    lora = config.get("lora") or {}
-    if lora.get("r"):
-        parts.append(f"LoRA r={lora['r']}, alpha={lora.get('alpha')}")
+    parts.append(f"batch {config.get('per_device_train_batch_size')} per process")
+    if config.get("lora_r"):
+        parts.append(f"LoRA r={config['lora_r']}, alpha={config.get('lora_alpha')}")
     return ", ".join(parts)
 
 
 def _lora(cfg, model_config: dict) -> str:
-    r = cfg.lora.get("r") or model_config.get("lora_r")
-    alpha = cfg.lora.get("alpha") or model_config.get("lora_alpha")
-    targets = cfg.lora.get("target_modules") or model_config.get("lora_target_modules") or []
+    r = cfg.lora_r or model_config.get("lora_r")
+    alpha = cfg.lora_alpha or model_config.get("lora_alpha")
+    targets = cfg.lora_target_modules or model_config.get("lora_target_modules") or []
     return f"r={r}, alpha={alpha}" + (f" on {', '.join(targets)}" if targets else "") + " (merged into the weights)"
 
 
 def _recipe(cfg, figures: dict, model_config: dict) -> dict:
-    t = cfg.training
     recipe = {"stage": STAGE_LABELS.get(figures["stage"], figures["stage"]),
-              "optimizer steps": figures.get("global_step"), "learning rate": t.get("learning_rate"),
-              "batch size per process": t.get("per_device_train_batch_size"), "processes": figures.get("world_size"),
-              "LoRA on the language model": _lora(cfg, model_config), "answer format": cfg.data.get("answer_format"),
-              "seed": t.get("seed")}
+              "optimizer steps": figures.get("global_step"), "learning rate": cfg.learning_rate,
+              "batch size per process": cfg.per_device_train_batch_size, "processes": figures.get("world_size"),
+              "LoRA on the language model": _lora(cfg, model_config), "answer format": cfg.answer_format,
+              "seed": cfg.seed}
     if figures["stage"] == "stage3_sft":
-        bridge_lr = (cfg.get("bridges") or {}).get("learning_rate")
-        recipe["VECB / AECB learning rate"] = bridge_lr if bridge_lr is not None else t.get("learning_rate")
+        bridge_lr = cfg.bridge_learning_rate
+        recipe["VECB / AECB learning rate"] = bridge_lr if bridge_lr is not None else cfg.learning_rate
         if "loss_first" in figures:
             recipe["training loss (first → last logged)"] = \
                 f"{figures['loss_first']:.4g} → {figures['loss_last']:.4g}"
@@ -120,7 +123,7 @@ def _recipe(cfg, figures: dict, model_config: dict) -> dict:
     else:
         recipe.update({"generations per prompt": figures.get("num_generations"),
                        "KL weight (beta)": figures.get("beta"), "temperature": figures.get("temperature"),
-                       "max completion length": t.get("max_completion_length"),
+                       "max completion length": cfg.max_completion_length,
                        "reward weights": figures.get("reward_weights")})
         if "reward_first" in figures:
             recipe["training reward (first → last logged)"] = \
@@ -134,7 +137,7 @@ def _finite(value) -> bool:
 
 def _results(cfg, figures: dict):
     """The held-out results the stage measured (finite values only), or ``None``."""
-    source = cfg.data.get("eval")
+    source = cfg.eval_file
     if figures["stage"] == "stage3_sft" and _finite(figures.get("heldout_loss_after")):
         return {"dataset": f"held-out set {source}", "dataset_type": "emocue", "split": "heldout",
                 "metrics": {"heldout_loss": figures["heldout_loss_after"]},
@@ -163,21 +166,20 @@ def write_stage_card(cfg, figures: dict) -> Path | None:
     backbones = {k: v for k, v in (model_config.get("backbones") or {}).items() if k in ("vision", "audio", "text")}
     tiny = not backbones and (model_config.get("text_config") or {}).get("hidden_size", 1 << 30) <= 256
     bases = dict(backbones or cards.tiny_backbones(tiny))
-    model = cfg.model
     if stage == "stage3_sft":
-        bridges = cfg.get("bridges") or {}
-        bases.update(vecb=bridges.get("vecb"), aecb=bridges.get("aecb"), base_model=model.get("base_model"))
-        earlier = earlier_stages(bridges.get("vecb"), bridges.get("aecb"))
+        vecb, aecb = bridge_folders(cfg.vecb), bridge_folders(cfg.aecb)
+        bases.update(vecb=vecb[0] if vecb else None, aecb=aecb[0] if aecb else None, base_model=cfg.base_model)
+        earlier = earlier_stages(*vecb, *aecb)
         own_count, own_modalities = figures.get("train_samples"), figures.get("train_modalities")
         heldout = figures.get("heldout_samples")
     else:
-        bases["base_model"] = model.get("base_model")
-        earlier = earlier_stages(model.get("base_model"))
+        bases["base_model"] = cfg.base_model
+        earlier = earlier_stages(cfg.base_model)
         own_count, own_modalities = figures.get("train_prompts"), figures.get("train_modalities")
         heldout = figures.get("heldout_prompts")
-    data = [*earlier, _data_row(stage, "training set", own_count, own_modalities, cfg.data.get("train"))]
-    if cfg.data.get("eval"):
-        data.append(_data_row(stage, "held-out set", heldout, None, cfg.data.get("eval")))
+    data = [*earlier, _data_row(stage, "training set", own_count, own_modalities, cfg.train_file)]
+    if cfg.eval_file:
+        data.append(_data_row(stage, "held-out set", heldout, None, cfg.eval_file))
     preset = "tiny" if tiny else ("paper" if backbones else "custom")
     limitations = cards.DEFAULT_LIMITATIONS + "\n\n" + (cards.TINY_LIMITATIONS if tiny else DATA_TERMS)
     return cards.write_model_card(
@@ -185,4 +187,4 @@ def write_stage_card(cfg, figures: dict) -> Path | None:
         training_data=data, recipe=_recipe(cfg, figures, model_config), results=_results(cfg, figures),
         intended_use=TINY_INTENDED_USE if tiny else cards.DEFAULT_INTENDED_USE, limitations=limitations,
         license="apache-2.0" if tiny else "unknown",
-        source=f"trained by `training/{stage}.py` (output folder {cfg.training.output_dir})")
+        source=f"trained by `training/{stage}.py` (output folder {cfg.output_dir})")

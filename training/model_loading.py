@@ -1,4 +1,6 @@
-"""The ``model`` section of every stage: which XEmoGPT (preset or checkpoint) the stage builds, and its processor."""
+"""Which XEmoGPT (preset or checkpoint) a stage builds, and its processor, from the model fields every stage config
+has (:class:`training.stage_arguments.ModelArguments`: ``preset``, ``model_seed``, ``base_model``,
+``config_overrides``, ``torch_dtype``)."""
 
 from __future__ import annotations
 
@@ -6,36 +8,25 @@ from pathlib import Path
 
 import torch
 
-from .config_utils import ConfigError, section
-
-
-def model_section(**overrides) -> dict:
-    """The ``model`` config section: which XEmoGPT backbones (frozen towers) the stage uses."""
-    return section(**{
-        "preset": "tiny",  # "tiny" (random backbones built from model.seed) or "paper" (model.backbones / preset ids)
-        "seed": 0,  # tiny preset: the random backbones are built after torch.manual_seed(seed)
-        "base_model": None,  # an XEmoGPT checkpoint folder (save_pretrained); its towers replace the preset's
-        "config_overrides": {},  # XEmoGPTConfig overrides, e.g. {vision_feature_select: patch_mean}
-        "torch_dtype": None,  # dtype of the frozen towers, e.g. bfloat16 for the paper preset on GPU
-        **overrides,
-    })
+from .config_utils import ConfigError
 
 
 def _dtype(model_cfg):
-    dtype = model_cfg.get("torch_dtype")
+    dtype = model_cfg.torch_dtype
     return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
 
 def xemogpt_config(model_cfg, **extra):
-    """The ``XEmoGPTConfig`` of ``model_cfg``: the base checkpoint's or the preset's, with ``config_overrides``."""
+    """The ``XEmoGPTConfig`` of ``model_cfg``: the base checkpoint's or the preset's, with ``config_overrides`` and
+    ``extra`` (e.g. stage 3's ``use_vecb=False`` for ``--vecb off``)."""
     from modeling_xemogpt import XEmoGPTConfig
 
-    overrides = {**dict(model_cfg.get("config_overrides") or {}), **extra}
-    if not model_cfg.get("base_model"):
+    overrides = {**dict(model_cfg.config_overrides or {}), **extra}
+    if not model_cfg.base_model:
         return XEmoGPTConfig.from_preset(model_cfg.preset, **overrides)
     base = Path(model_cfg.base_model)
     if not (base / "config.json").exists():
-        raise ConfigError(f"model.base_model {str(base)!r} is not an XEmoGPT checkpoint folder (no config.json)")
+        raise ConfigError(f"base_model {str(base)!r} is not an XEmoGPT checkpoint folder (no config.json)")
     config = XEmoGPTConfig.from_pretrained(str(base))
     for key, value in overrides.items():
         sub = getattr(config, key, None)
@@ -62,18 +53,18 @@ def _build_base_model(model_cfg, **extra):
 
     dtype = _dtype(model_cfg)
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    if model_cfg.get("base_model"):
+    if model_cfg.base_model:
         config = xemogpt_config(model_cfg, **extra)
         model = XEmoGPTForConditionalGeneration.from_pretrained(str(model_cfg.base_model), config=config, **kwargs)
         return model.merge_text_lora()  # unmerged LoRA of a converted release: folded in before a stage adds its own
     if model_cfg.preset == "paper":
-        config_kwargs = {**dict(model_cfg.get("config_overrides") or {}), **extra}
+        config_kwargs = {**dict(model_cfg.config_overrides or {}), **extra}
         backbones = {**PAPER_BACKBONES, **(config_kwargs.pop("backbones", None) or {})}
         return XEmoGPTForConditionalGeneration.from_components(
             vision=backbones["vision"], audio=backbones["audio"], text=backbones["text"], **config_kwargs, **kwargs
         )
     config = xemogpt_config(model_cfg, **extra)
-    torch.manual_seed(int(model_cfg.get("seed") or 0))
+    torch.manual_seed(int(model_cfg.model_seed or 0))
     model = XEmoGPTForConditionalGeneration(config)
     return model.to(dtype) if dtype is not None else model
 
@@ -82,7 +73,7 @@ def build_processor(model_cfg):
     """The XEmoGPT processor matching ``model_cfg``: the base checkpoint's when it holds one, else the preset's."""
     from processing_xemogpt import XEmoGPTProcessor
 
-    base = model_cfg.get("base_model")
+    base = model_cfg.base_model
     if base and any((Path(base) / name).exists() for name in
                     ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json")):
         return XEmoGPTProcessor.from_pretrained(str(base))

@@ -8,17 +8,18 @@ For every labelled EmoCue record (``emotion``), the clip's frozen features are p
 A multinomial logistic regression (scikit-learn, standardised inputs) is fitted on the training split and scored on
 the test split with UAR (mean per-class recall, ``balanced_accuracy_score``) and WAR (accuracy), in percent.
 
-    python -m training.probe --model.preset tiny --data.train data/synthetic/emocue_train.jsonl --data.test data/synthetic/emocue_test.jsonl \
-        --bridges.vecb outputs/stage1_vecb_tiny --bridges.aecb outputs/stage2_aecb_tiny
+    python -m training.probe --preset tiny --train_file data/synthetic/emocue_train.jsonl \
+        --test_file data/synthetic/emocue_test.jsonl --vecb outputs/stage1_vecb_tiny --aecb outputs/stage2_aecb_tiny
 
 Features come from the same on-disk cache as stages 1 and 2 (keyed by file content and encoder). The table is printed
-and written to ``probe.output`` (JSON, plus a Markdown twin).
+and written to ``output`` (JSON, plus a Markdown twin).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:
@@ -28,24 +29,39 @@ if __name__ == "__main__" and not __package__:
 import numpy as np
 import torch
 
-from .config_utils import ConfigError, section
+from .config_utils import ConfigError, json_mapping, parse_config
 from .data.sample import audio_source
 from .frozen_encoders import FrozenMediaEncoders
-from .model_loading import model_section
-from .runtime import apply_runtime, load_stage_records, runtime_section, stage_entry_point
+from .runtime import apply_runtime, load_stage_records, stage_entry_point
+from .stage_arguments import CacheArguments, ModelArguments
 
 
-def defaults() -> dict:
-    return dict(
-        model=model_section(),
-        bridges=section(vecb=None, aecb=None),
-        # label_field: a record field, or a dotted path such as factors.mouth; or a list of them (one row each)
-        data=section(train=None, test=None, label_field="emotion", max_train_samples=None, max_test_samples=None),
-        cache=section(dir=".cache/xemogpt-features", batch_size=32, num_workers=0, dtype="float32"),
-        runtime=runtime_section(),
-        probe=section(modalities=["visual", "audio"], C=1.0, max_iter=2000, output="outputs/probe/probe.json",
-                      device=None),
-    )
+@dataclass
+class ProbeConfig(ModelArguments, CacheArguments):
+    """The probe's settings: the model whose frozen towers give the features, the bridges, the labelled data."""
+
+    preset: str = field(default="tiny", metadata={"help": "model preset (tiny or paper)", "choices": ("tiny", "paper")})
+    vecb: str | None = field(default=None, metadata={"help": "a stage-1 output: adds the CLIP+VECB rows"})
+    aecb: str | None = field(default=None, metadata={"help": "a stage-2 output: adds the HuBERT+AECB rows"})
+    train_file: str | None = field(default=None, metadata={"help": "labelled EmoCue records the probe is fitted on"})
+    test_file: str | None = field(default=None, metadata={"help": "labelled EmoCue records it is scored on"})
+    label_field: list[str] = field(default_factory=lambda: ["emotion"], metadata={
+        "help": "record fields to predict, or dotted paths such as factors.mouth (one row each)"})
+    max_train_samples: int | None = field(default=None, metadata={"help": "the first N training records only"})
+    max_test_samples: int | None = field(default=None, metadata={"help": "the first N test records only"})
+    modalities: list[str] = field(default_factory=lambda: ["visual", "audio"], metadata={
+        "help": "visual (CLIP rows) and/or audio (HuBERT rows)"})
+    C: float = field(default=1.0, metadata={"help": "inverse regularisation strength of the logistic regression"})
+    max_iter: int = field(default=2000, metadata={"help": "iterations of the logistic regression"})
+    output: str = field(default="outputs/probe/probe.json", metadata={"help": "the JSON table (and a .md twin)"})
+    device: str | None = field(default=None, metadata={"help": "device of the frozen encoders (default cpu)"})
+    torch_threads: int | None = field(default=None, metadata={"help": "intra-op threads of torch"})
+    cache_batch_size: int = field(default=32, metadata={"help": "clips per batch while filling the cache"})
+    cache_num_workers: int = field(default=0, metadata={"help": "media decoding workers while filling the cache"})
+    cache_dtype: str = field(default="float32", metadata={"help": "dtype of the cached features"})
+
+    def __post_init__(self):
+        self.config_overrides = json_mapping(self.config_overrides, "config_overrides")
 
 
 def record_label(record: dict, field: str):
@@ -65,28 +81,28 @@ def _labelled(path, what, label_fields, limit):
     return records
 
 
-def _features(encoders: FrozenMediaEncoders, cfg, records, kind: str):
+def media_features(encoders: FrozenMediaEncoders, cfg, records, kind: str):
     from .feature_cache import FeatureCache, file_key
 
     if kind == "visual":
-        cache = FeatureCache(cfg.cache.dir, encoders.video_encoder_name, dtype=cfg.cache.dtype)
+        cache = FeatureCache(cfg.cache_dir, encoders.video_encoder_name, dtype=cfg.cache_dtype)
         keep = [r for r in records if r.get("video")]
         paths = [r["video"] for r in keep]
         load, compute, desc = encoders.load_video, encoders.video_features, "CLIP frame features"
     else:
-        cache = FeatureCache(cfg.cache.dir, encoders.audio_encoder_name, dtype=cfg.cache.dtype)
+        cache = FeatureCache(cfg.cache_dir, encoders.audio_encoder_name, dtype=cfg.cache_dtype)
         sources = [(r, audio_source(r, feed_all_media=False)) for r in records]
         keep = [r for r, src in sources if src]
         paths = [src for _, src in sources if src]
         load, compute, desc = encoders.load_audio, encoders.audio_features, "HuBERT frames"
     keys = [file_key(p) for p in paths]
-    cache.fill(paths, keys, compute, batch_size=int(cfg.cache.batch_size), desc=desc, load=load,
-               num_workers=int(cfg.cache.num_workers))
+    cache.fill(paths, keys, compute, batch_size=int(cfg.cache_batch_size), desc=desc, load=load,
+               num_workers=int(cfg.cache_num_workers))
     return keep, [cache.get(k)["features"].float() for k in keys]
 
 
 @torch.no_grad()
-def _pool(feats: list[torch.Tensor], bridge=None, kind="visual", batch_size=64) -> np.ndarray:
+def pool_features(feats: list[torch.Tensor], bridge=None, kind="visual", batch_size=64) -> np.ndarray:
     from .stage2_aecb import pad_audio
 
     out = []
@@ -105,22 +121,16 @@ def _pool(feats: list[torch.Tensor], bridge=None, kind="visual", batch_size=64) 
 
 
 def fit_probe(x_train, y_train, x_test, y_test, C=1.0, max_iter=2000) -> dict:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+    """UAR/WAR of :func:`training.linear_probe.linear_probe` on the test split."""
+    from .linear_probe import linear_probe
     from .metrics import uar_war
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
-    clf.fit(x_train, y_train)
-    return uar_war(y_test, clf.predict(x_test))
+    return uar_war(y_test, linear_probe(x_train, y_train, x_test, C=C, max_iter=max_iter))
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from .config_utils import load_config
-
-    cfg, _ = load_config(defaults(), argv, __doc__)
-    return run(cfg)
+    """``[--config FILE.yaml] [--field value ...]`` parsed into a :class:`ProbeConfig`, then :func:`run`."""
+    return run(parse_config(ProbeConfig, argv))
 
 
 def probe_rows(encoders: FrozenMediaEncoders, cfg, train: list[dict], test: list[dict], label_fields: list[str],
@@ -133,9 +143,9 @@ def probe_rows(encoders: FrozenMediaEncoders, cfg, train: list[dict], test: list
     rows = []
     for kind in kinds:
         if kind not in ("visual", "audio"):
-            raise ConfigError(f"probe.modalities: use 'visual' and/or 'audio', got {kind!r}")
-        tr_rec, tr_feats = _features(encoders, cfg, train, kind)
-        te_rec, te_feats = _features(encoders, cfg, test, kind)
+            raise ConfigError(f"modalities: use 'visual' and/or 'audio', got {kind!r}")
+        tr_rec, tr_feats = media_features(encoders, cfg, train, kind)
+        te_rec, te_feats = media_features(encoders, cfg, test, kind)
         if not tr_rec or not te_rec:
             continue
         raw_name = "CLIP" if kind == "visual" else "HuBERT"
@@ -143,11 +153,11 @@ def probe_rows(encoders: FrozenMediaEncoders, cfg, train: list[dict], test: list
         name = "vecb" if kind == "visual" else "aecb"
         if bridges.get(name):
             if not (Path(bridges[name]) / "config.json").exists():
-                raise ConfigError(f"bridges.{name} {bridges[name]!r} holds no bridge checkpoint (run stage 1/2 first)")
+                raise ConfigError(f"{name} {bridges[name]!r} holds no bridge checkpoint (run stage 1/2 first)")
             cls = VECBForPretraining if kind == "visual" else AECBForPretraining
             variants.append((f"{raw_name}+{name.upper()}", cls.from_pretrained(bridges[name]).bridge.eval()))
         for variant, bridge in variants:
-            x_tr, x_te = _pool(tr_feats, bridge, kind), _pool(te_feats, bridge, kind)
+            x_tr, x_te = pool_features(tr_feats, bridge, kind), pool_features(te_feats, bridge, kind)
             for field in label_fields:
                 tr_idx = [i for i, r in enumerate(tr_rec) if record_label(r, field)]
                 te_idx = [i for i, r in enumerate(te_rec) if record_label(r, field)]
@@ -155,26 +165,26 @@ def probe_rows(encoders: FrozenMediaEncoders, cfg, train: list[dict], test: list
                 y_te = [record_label(te_rec[i], field) for i in te_idx]
                 if len(set(y_tr)) < 2 or not te_idx:
                     continue
-                res = fit_probe(x_tr[tr_idx], y_tr, x_te[te_idx], y_te, C=float(cfg.probe.C),
-                                max_iter=int(cfg.probe.max_iter))
+                res = fit_probe(x_tr[tr_idx], y_tr, x_te[te_idx], y_te, C=float(cfg.C),
+                                max_iter=int(cfg.max_iter))
                 rows.append({"model": variant, "modal": "V" if kind == "visual" else "A", "label": field, **res,
                              "train": len(tr_idx), "test": len(te_idx), "classes": len(set(y_tr) | set(y_te))})
     return rows
 
 
-def run(cfg) -> dict:
+def run(cfg: ProbeConfig) -> dict:
     from .metrics import write_json
 
     t0 = time.perf_counter()
     apply_runtime(cfg)
-    fields = cfg.data.label_field
-    fields = [fields] if isinstance(fields, str) else list(fields)
-    train = _labelled(cfg.data.train, "training set", fields, cfg.data.max_train_samples)
-    test = _labelled(cfg.data.test, "test set", fields, cfg.data.max_test_samples)
-    encoders = FrozenMediaEncoders(cfg.model, device=cfg.probe.get("device") or "cpu")
-    rows = probe_rows(encoders, cfg, train, test, fields, dict(cfg.bridges), cfg.probe.modalities)
-    result = {"rows": rows, "label_field": cfg.data.label_field, "wall_time_s": time.perf_counter() - t0}
-    out = Path(cfg.probe.output)
+    fields = list(cfg.label_field)
+    train = _labelled(cfg.train_file, "training set", fields, cfg.max_train_samples)
+    test = _labelled(cfg.test_file, "test set", fields, cfg.max_test_samples)
+    encoders = FrozenMediaEncoders(cfg, device=cfg.device or "cpu")
+    rows = probe_rows(encoders, cfg, train, test, fields, {"vecb": cfg.vecb, "aecb": cfg.aecb}, cfg.modalities)
+    result = {"rows": rows, "label_field": fields[0] if len(fields) == 1 else fields,
+              "wall_time_s": time.perf_counter() - t0}
+    out = Path(cfg.output)
     write_json(out, result)
     if len(fields) == 1:
         md = ["| Model | Modal | UAR | WAR |", "|---|---|---|---|"]

@@ -24,22 +24,21 @@ from pathlib import Path
 
 import yaml
 
-from .config_utils import ConfigError, save_config
+from .config_utils import OLD_SECTIONS, ConfigError, config_values, save_config
 from .runtime import print_main, resolve_resume
 
 CONFIG_FILE = "stage_config.yaml"
 
 # fields (dotted; a trailing "*" matches a prefix) whose value does not change the trained weights
 RESULT_NEUTRAL = (
-    "overwrite", "training.output_dir", "training.resume_from_checkpoint", "training.logging_*", "training.log_*",
-    "training.save_*", "training.eval_*", "training.per_device_eval_batch_size", "training.prediction_loss_only",
-    "training.disable_tqdm", "training.report_to", "training.run_name", "training.project", "training.trackio_*",
-    "training.push_to_hub", "training.hub_*", "training.dataloader_num_workers", "training.dataloader_pin_memory",
-    "training.dataloader_persistent_workers", "training.dataloader_prefetch_factor", "training.skip_memory_metrics",
-    "training.include_num_input_tokens_seen", "training.overwrite_output_dir",
-    "data.eval", "data.max_eval_samples", "data.on_bad_media", "data.media_memory_mb",
-    "cache.dir", "cache.batch_size", "cache.num_workers", "cache.preload", "encoders.device",
-    "output.*", "eval.*", "runtime.*", "debug.sleep_per_step",
+    "overwrite", "output_dir", "resume_from_checkpoint", "logging_*", "log_*", "save_*", "eval_*",
+    "per_device_eval_batch_size", "prediction_loss_only", "disable_tqdm", "report_to", "run_name", "project",
+    "trackio_*", "push_to_hub", "hub_*", "dataloader_num_workers", "dataloader_pin_memory",
+    "dataloader_persistent_workers", "dataloader_prefetch_factor", "skip_memory_metrics",
+    "include_num_input_tokens_seen", "eval_file", "max_eval_samples", "on_bad_media", "media_memory_mb",
+    "cache_dir", "cache_batch_size", "cache_num_workers", "cache_preload", "encoder_device",
+    "adapter_dir", "merged_dir", "save_merged", "loss_before_after", "reward_before_after", "torch_threads",
+    "sleep_per_step", "num_completions_to_print",
 )
 # what a run writes in its output directory (removed by --overwrite)
 RUN_OUTPUTS = (CONFIG_FILE, "metrics.json", "loss_history.json", "branch_grads.json", "skipped_media.jsonl",
@@ -51,21 +50,10 @@ def _neutral(key: str) -> bool:
     return any(key == n or (n.endswith("*") and key.startswith(n[:-1])) for n in RESULT_NEUTRAL)
 
 
-def _flatten(d: dict) -> dict:
-    """``{"section.key": value}`` (values that are mappings themselves, e.g. ``model.config_overrides``, stay whole)."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update({f"{k}.{key}": value for key, value in v.items()})
-        else:
-            out[k] = v
-    return out
-
-
 def config_differences(saved: dict, current: dict) -> list[str]:
     """``"key: A there, B now"`` for each field that changes the trained result (fields present on one side only —
     a newer transformers adds fields — are not compared)."""
-    a, b = _flatten(saved), _flatten(current)
+    a, b = saved, current
     return [f"{k}: {a[k]!r} there, {b[k]!r} now" for k in sorted(a.keys() & b.keys())
             if not _neutral(k) and a[k] != b[k]]
 
@@ -86,19 +74,17 @@ def remove_run(out: Path) -> int:
 
 def _current(cfg) -> dict:
     """The configuration as ``stage_config.yaml`` holds it (YAML round trip: same types as the saved one)."""
-    from .config_utils import _jsonable
-
-    return yaml.safe_load(yaml.safe_dump(_jsonable(cfg.to_dict()), sort_keys=False))
+    return yaml.safe_load(yaml.safe_dump(config_values(cfg), sort_keys=False))
 
 
 def prepare_output_dir(cfg, stage: str, state) -> str | None:
-    """Decide how this run uses ``training.output_dir`` (see the module doc), write ``stage_config.yaml`` and return
+    """Decide how this run uses ``output_dir`` (see the module doc), write ``stage_config.yaml`` and return
     the checkpoint to resume from (None: from step 0). Raises a one-line :class:`ConfigError` on a conflict."""
-    out = Path(cfg.training.output_dir)
-    explicit = cfg.training.get("resume_from_checkpoint")
+    out = Path(cfg.output_dir)
+    explicit = cfg.resume_from_checkpoint
     results = run_results(out)
     resume = None
-    if cfg.get("overwrite"):
+    if cfg.overwrite:
         state.wait_for_everyone()
         if state.is_main_process and out.is_dir():
             n = remove_run(out)
@@ -114,14 +100,19 @@ def prepare_output_dir(cfg, stage: str, state) -> str | None:
         if never:
             raise ConfigError(f"{out} holds the results of an earlier run and resume_from_checkpoint is false; "
                               f"{way_out}")
-        if saved_file.is_file():
-            saved = yaml.safe_load(saved_file.read_text()) or {}
+        saved = (yaml.safe_load(saved_file.read_text()) or {}) if saved_file.is_file() else None
+        older = saved is not None and any(isinstance(saved.get(k), dict) for k in OLD_SECTIONS)
+        if older and explicit in (None, ""):  # nested sections: written before the typed stage configs
+            raise ConfigError(f"{saved_file} was written by an older version (nested sections), so whether this run "
+                              f"has the same configuration is unknown; --resume_from_checkpoint auto continues from "
+                              f"its last checkpoint, or {way_out}")
+        if saved is not None and not older:
             diffs = config_differences(saved, _current(cfg))
             if diffs:
                 shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
                 raise ConfigError(f"{out} holds results of another configuration (saved in {saved_file}): {shown}; "
                                   f"{way_out}")
-        elif explicit in (None, ""):
+        elif saved is None and explicit in (None, ""):
             raise ConfigError(f"{out} holds the results of an earlier run but no {CONFIG_FILE} telling which "
                               f"configuration wrote them; --resume_from_checkpoint auto continues from its last "
                               f"checkpoint, or {way_out}")

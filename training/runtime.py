@@ -12,27 +12,16 @@ from typing import Any
 
 import torch
 
-from .config_utils import ConfigError, section
+from .config_utils import ConfigError
 
 logger = logging.getLogger("xemogpt.training")
 
 
-# ------------------------------------------------------------------------------------------------ config sections
-def runtime_section(**overrides) -> dict:
-    """``runtime.torch_threads``: intra-op threads of torch (None = torch's default). Tiny models on a busy or small
-    CPU run faster with 1 (their ops are too small to split, and extra threads oversubscribe the cores)."""
-    return section(**{"torch_threads": None, **overrides})
-
-
-def debug_section(**overrides) -> dict:
-    """``debug.sleep_per_step``: slows steps down (the kill-and-resume test uses it)."""
-    return section(**{"sleep_per_step": 0.0, **overrides})
-
-
 def apply_runtime(cfg) -> None:
-    n = (cfg.get("runtime") or {}).get("torch_threads")
-    if n:
-        torch.set_num_threads(int(n))
+    """``torch_threads``: intra-op threads of torch (None = torch's default). Tiny models on a busy or small CPU run
+    faster with 1 (their ops are too small to split, and extra threads oversubscribe the cores)."""
+    if cfg.torch_threads:
+        torch.set_num_threads(int(cfg.torch_threads))
 
 
 # ------------------------------------------------------------------------------------------------ processes
@@ -55,25 +44,7 @@ def print_main(state, *args) -> None:
         print(*args, flush=True)
 
 
-# ------------------------------------------------------------------------------------------------ trainer arguments
-def training_arguments(cls, training_cfg: dict):
-    """``cls`` (``TrainingArguments`` / ``SFTConfig``) from the ``training`` section, parsed by transformers'
-    ``HfArgumentParser`` (the section's keys were checked against ``cls`` when the config was loaded)."""
-    from transformers import HfArgumentParser
-
-    from .engines import default_ddp_backend
-
-    kwargs = {k: v for k, v in default_ddp_backend(dict(training_cfg)).items()
-              if k != "resume_from_checkpoint" and v is not None}
-    if not torch.cuda.is_available():
-        kwargs["dataloader_pin_memory"] = False  # nothing to pin to (and torch warns about it)
-    for k, v in list(kwargs.items()):  # YAML 1.1 reads a bare `no` as False
-        if k.endswith("_strategy") and v is False:
-            kwargs[k] = "no"
-    (args,) = HfArgumentParser(cls).parse_dict(kwargs)
-    return args
-
-
+# ------------------------------------------------------------------------------------------------ resuming
 def resolve_resume(resume: Any, output_dir: str) -> str | None:
     """``None``/``false`` → None; ``auto``/``true`` → the latest complete ``checkpoint-*`` in ``output_dir`` (None if
     none); a path → that path (must exist)."""
@@ -100,8 +71,8 @@ def latest_checkpoint(output_dir: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ callbacks
-def make_callbacks(output_dir: str, debug_cfg) -> list:
-    """The loss-history writer, plus ``debug.sleep_per_step`` when set."""
+def make_callbacks(output_dir: str, sleep_per_step: float = 0.0) -> list:
+    """The loss-history writer, plus a pause after each step with ``sleep_per_step`` (debugging)."""
     from transformers import TrainerCallback
 
     from .metrics import loss_history, write_json
@@ -121,7 +92,7 @@ def make_callbacks(output_dir: str, debug_cfg) -> list:
             time.sleep(self.seconds)
 
     callbacks = [LossHistoryCallback()]
-    sleep = float((debug_cfg or {}).get("sleep_per_step") or 0)
+    sleep = float(sleep_per_step or 0)
     if sleep > 0:
         callbacks.append(SleepCallback(sleep))
     return callbacks
@@ -202,14 +173,14 @@ def quiet_deepspeed() -> None:
 
 
 def load_stage_records(path, what: str = "dataset", check_media: bool = True) -> list[dict]:
-    """The validated EmoCue records of a stage's ``data.train`` / ``data.eval`` (:func:`training.data.loaders.
+    """The validated EmoCue records of a stage's ``train_file`` / ``eval_file`` (:func:`training.data.loaders.
     load_records`: JSONL/JSON/CSV/parquet, a folder, a saved dataset), or a :class:`ConfigError` naming the problem.
     ``check_media=False``: media files are not looked for (the stage probes them itself, :mod:`training.bad_media`)."""
     from .data.loaders import EmoCueDataError, EmptyDatasetError, load_records
     from .data.validate import EmoCueValidationError
 
     if path is None or str(path) == "":
-        raise ConfigError(f"{what} path is not set (data.train / data.eval in the config, or --data.train PATH)")
+        raise ConfigError(f"{what} path is not set (train_file / eval_file in the config, or --train_file PATH)")
     if not Path(path).exists():
         raise ConfigError(f"{what} path {str(path)!r} does not exist")
     try:

@@ -7,17 +7,19 @@ Frozen CLIP vision tower → per-frame features X_v (cached on disk) → VECB �
     accelerate launch training/stage1_vecb.py --config training/configs/stage1_paper.yaml
     python -m training.stage1_vecb --config training/configs/stage1_tiny.yaml --max_steps 50
 
-Any YAML field can be overridden: ``--learning_rate 1e-3`` or ``--data.train=DIR``. Rerunning a command continues
+Any field of :class:`Stage1Config` can be set in the YAML file or as a flag: ``--learning_rate 1e-3``,
+``--train_file DIR`` (``--help`` lists them). Rerunning a command continues
 from the newest ``checkpoint-*`` of the output folder when it holds a run of the same configuration
-(:mod:`training.resume`; ``--overwrite`` starts fresh); ``data.on_bad_media: error | skip`` says what records with
+(:mod:`training.resume`; ``--overwrite`` starts fresh); ``--on_bad_media error | skip`` says what records with
 unusable media do (:mod:`training.bad_media`). At the end the VECB (``VECBForPretraining``,
-safetensors) is saved in ``training.output_dir``, video→caption retrieval on the held-out set is printed and written
+safetensors) is saved in ``output_dir``, video→caption retrieval on the held-out set is printed and written
 with the loss figures to ``metrics.json``; ``loss_history.json`` holds every logged loss.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:  # `accelerate launch training/stage1_vecb.py`
@@ -26,16 +28,21 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 import torch
 
-from .bridge_stage import bridge_stage_defaults
-from .config_utils import load_config
+from .bridge_stage import BridgeStageConfig
+from .config_utils import parse_config
 from .runtime import stage_entry_point
+from .stage_arguments import described
 
 STAGE = "stage1_vecb"
 
 
-def defaults() -> dict:
-    return bridge_stage_defaults(STAGE, "clip:openai/clip-vit-large-patch14", per_device_train_batch_size=512,
-                                 learning_rate=3e-4, num_train_epochs=30, bf16=True)
+@dataclass
+class Stage1Config(BridgeStageConfig):
+    """Stage 1 settings: :class:`~training.bridge_stage.BridgeStageConfig` with the paper's VECB run
+    (§VI-A): batch 512, lr 3e-4, 30 epochs, bf16."""
+
+    output_dir: str | None = described("where checkpoints and outputs go", "outputs/stage1_vecb")
+    per_device_train_batch_size: int = described("per process: divide the paper's batch by the number of GPUs", 512)
 
 
 def pack_frames(features: list[torch.Tensor]) -> dict:
@@ -45,11 +52,12 @@ def pack_frames(features: list[torch.Tensor]) -> dict:
 
 # ----------------------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> dict:
-    cfg, config_path = load_config(defaults(), argv, __doc__)
-    return run(cfg)
+    """``[--config FILE.yaml] [--field value ...]`` parsed into a :class:`Stage1Config`, then :func:`run`."""
+    return run(parse_config(Stage1Config, argv))
 
 
-def run(cfg) -> dict:
+def run(cfg: Stage1Config) -> dict:
+    """Train in this process; returns the figures written to ``metrics.json`` (``output_dir`` included)."""
     from modeling_xemogpt.modeling_vecb import VECBForPretraining
 
     from .bridge_stage import BridgeStage, run_bridge_stage

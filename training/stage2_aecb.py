@@ -15,6 +15,7 @@ retrieval on the held-out set).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:  # `accelerate launch training/stage2_aecb.py`
@@ -23,17 +24,24 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 
 import torch
 
-from .bridge_stage import bridge_stage_defaults
-from .config_utils import load_config
+from .bridge_stage import BridgeStageConfig
+from .config_utils import parse_config
 from .data.sample import audio_source
 from .runtime import stage_entry_point
+from .stage_arguments import described
 
 STAGE = "stage2_aecb"
 
 
-def defaults() -> dict:
-    return bridge_stage_defaults(STAGE, "sentence-transformers:sentence-transformers/LaBSE",
-                                 per_device_train_batch_size=448, learning_rate=3e-4, num_train_epochs=30, bf16=True)
+@dataclass
+class Stage2Config(BridgeStageConfig):
+    """Stage 2 settings: :class:`~training.bridge_stage.BridgeStageConfig` with the paper's AECB run
+    (§VI-A): batch 448, lr 3e-4, 30 epochs, bf16."""
+
+    output_dir: str | None = described("where checkpoints and outputs go", "outputs/stage2_aecb")
+    per_device_train_batch_size: int = described("per process: divide the paper's batch by the number of GPUs", 448)
+    text_encoder: str = described("the frozen caption encoder (the paper's LaBSE)",
+                                  "sentence-transformers:sentence-transformers/LaBSE")
 
 
 def record_audio(record: dict) -> str | None:
@@ -59,11 +67,12 @@ def pack_audio(features: list[torch.Tensor]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    cfg, _ = load_config(defaults(), argv, __doc__)
-    return run(cfg)
+    """``[--config FILE.yaml] [--field value ...]`` parsed into a :class:`Stage2Config`, then :func:`run`."""
+    return run(parse_config(Stage2Config, argv))
 
 
-def run(cfg) -> dict:
+def run(cfg: Stage2Config) -> dict:
+    """Train in this process; returns the figures written to ``metrics.json`` (``output_dir`` included)."""
     from modeling_xemogpt.modeling_aecb import AECBForPretraining
 
     from .bridge_stage import BridgeStage, run_bridge_stage

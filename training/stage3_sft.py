@@ -8,14 +8,16 @@ sample trains nothing in the audio branch and vice versa). The loss covers the a
     accelerate launch training/stage3_sft.py --config training/configs/stage3_paper.yaml
     # DeepSpeed ZeRO-3: --config_file training/configs/accelerate/multi_gpu_zero3.yaml (training/zero3.py)
     python -m training.stage3_sft --config training/configs/stage3_tiny.yaml \
-        --bridges.vecb outputs/stage1_vecb_tiny --bridges.aecb outputs/stage2_aecb_tiny
+        --vecb outputs/stage1_vecb_tiny --aecb outputs/stage2_aecb_tiny
 
-Outputs in ``training.output_dir``: ``checkpoint-*`` every ``save_steps`` (safetensors; rerunning the command resumes
-from the last one, :mod:`training.resume`), ``adapter/`` (the PEFT adapter, bridges and projections included),
-``merged/`` (LoRA merged into the LLM: a full remote-code checkpoint with the processor, loadable with
-``AutoModel``/``AutoProcessor.from_pretrained(..., trust_remote_code=True)``; its ``generation_config.max_new_tokens``
-covers the longest training answer), ``metrics.json`` (loss drop, held-out loss before/after) and
-``loss_history.json``. Records whose media cannot be used: ``data.on_bad_media`` (:mod:`training.bad_media`).
+Settings: :class:`~training.stage3_config.Stage3Config` (TRL's ``SFTConfig`` + XEmoGPT's fields; ``--help`` lists
+them); ``run(config)`` trains in-process. Outputs in ``output_dir``: ``checkpoint-*`` every ``save_steps``
+(safetensors; rerunning the command resumes from the last one, :mod:`training.resume`), ``adapter/`` (the PEFT
+adapter, bridges and projections included), ``merged/`` (LoRA merged into the LLM: a full remote-code checkpoint with
+the processor, loadable with ``AutoModel``/``AutoProcessor.from_pretrained(..., trust_remote_code=True)``; its
+``generation_config.max_new_tokens`` covers the longest training answer), ``metrics.json`` (loss drop, held-out loss
+before/after) and ``loss_history.json``. Records whose media cannot be used: ``on_bad_media``
+(:mod:`training.bad_media`).
 """
 
 from __future__ import annotations
@@ -32,26 +34,25 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
 import torch
 
 from .bad_media import StageMedia
-from .config_utils import ConfigError, load_config, section, training_section
-from .data.sample import ANSWER_FORMATS, sample_from_record
+from .config_utils import ConfigError, parse_config
+from .data.sample import sample_from_record
 from .model_card import write_stage_card
-from .model_loading import build_base_model, build_processor, model_section, xemogpt_config
+from .adapter_outputs import answer_budget, output_dirs, save_adapter_and_merged
+from .model_loading import build_base_model, build_processor, xemogpt_config
 from .resume import prepare_output_dir
-from .zero3 import check_feature_cache, full_numel, without_zero_init
 from .runtime import (
     apply_runtime,
-    debug_section,
     load_stage_records,
     logger,
     make_callbacks,
     print_figures,
     print_main,
     rank_info,
-    runtime_section,
     stage_entry_point,
-    training_arguments,
     write_run_summary,
 )
+from .stage3_config import BRIDGE_WORDS, Stage3Config
+from .zero3 import check_feature_cache, full_numel, without_zero_init
 
 STAGE = "stage3_sft"
 BRANCHES = {
@@ -60,45 +61,12 @@ BRANCHES = {
 }
 
 
-def defaults() -> dict:
-    from trl import SFTConfig
-
-    return dict(
-        model=model_section(preset="paper"),
-        # learning_rate: VECB's and AECB's own learning rate (null: training.learning_rate, the paper's single rate).
-        # Stage 1/2 made the cues prominent in the bridges' output; a rate fit for LoRA on a random tiny LLM
-        # (5e-3) overwrites that in the first steps (docs/training.md, "Why the tiny model reads its video tokens").
-        bridges=section(vecb=None, aecb=None, allow_random=False, learning_rate=None),
-        data=section(train=None, eval=None, feed_all_media=True, answer_field="description", answer_format="text",
-                     max_train_samples=None, max_eval_samples=None, max_length=None, media_memory_mb=512,
-                     modalities=None, on_bad_media="error"),
-        # frozen CLIP/HuBERT features from the cache that stages 1 and 2 fill (dir: null re-encodes every step)
-        cache=section(dir=".cache/xemogpt-features", batch_size=32, num_workers=0, dtype="float32", preload=True),
-        lora=section(r=None, alpha=None, dropout=None, target_modules=None, extra_modules_to_save=None),
-        output=section(adapter_dir=None, merged_dir=None, save_merged=True),
-        eval=section(loss_before_after=True),
-        training=training_section(
-            SFTConfig, output_dir="outputs/stage3_sft", per_device_train_batch_size=8, learning_rate=1e-5,
-            num_train_epochs=3, bf16=True, gradient_checkpointing=True, loss_type="nll", remove_unused_columns=False,
-            dataset_kwargs={"skip_prepare_dataset": True}, report_to="none", save_strategy="steps", save_steps=500,
-            save_total_limit=3, logging_steps=10, max_length=None, lr_scheduler_type="cosine", seed=42,
-            dataloader_num_workers=0,
-        ),
-        runtime=runtime_section(),
-        debug=debug_section(record_branch_grads=False),
-        overwrite=False,
-    )
-
-
 # ----------------------------------------------------------------------------------------------------------- data
 def select_records(path, what, cfg, media: StageMedia | None = None, label_only: bool = False) -> list[dict]:
-    """The validated records of ``path`` that the ``data`` section keeps (``modalities``, ``max_*_samples``); with
+    """The validated records of ``path`` that the config keeps (``modalities``, ``max_*_samples``); with
     ``media``, the records whose media fail the up-front check are reported (or skipped). Label-only records
     (emotion, no description or cues) have no answer to imitate: left out (and counted) unless ``label_only``
     (stage 4 keeps them)."""
-    if cfg.data.answer_format not in ANSWER_FORMATS:
-        raise ConfigError(f"data.answer_format must be one of {', '.join(ANSWER_FORMATS)}, "
-                          f"got {cfg.data.answer_format!r}")
     records = load_stage_records(path, what, check_media=media is None)
     if not label_only:
         from .data.schema import is_label_only
@@ -111,15 +79,13 @@ def select_records(path, what, cfg, media: StageMedia | None = None, label_only:
             print(f"{what}: left out {len(records) - len(described)} label-only record(s) (emotion, no description; "
                   "stage 4 trains on them)", flush=True)
         records = described
-    wanted = cfg.data.get("modalities")
-    if wanted:
-        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-        records = [r for r in records if r["modality"] in wanted]
-    limit = cfg.data.get("max_train_samples" if what == "training set" else "max_eval_samples")
+    if cfg.modalities:
+        records = [r for r in records if r["modality"] in cfg.modalities]
+    limit = cfg.max_train_samples if what == "training set" else cfg.max_eval_samples
     if limit:
         records = records[: int(limit)]
     if media is not None:
-        records = media.check(records, what, ("video", "audio"), bool(cfg.data.feed_all_media))
+        records = media.check(records, what, ("video", "audio"), bool(cfg.feed_all_media))
     return records
 
 
@@ -127,8 +93,8 @@ def build_samples(path, what, cfg, media: StageMedia | None = None) -> list[dict
     """The instruction samples of ``path`` (:mod:`training.data.sample`), as dicts for a ``datasets.Dataset``."""
     records = select_records(path, what, cfg, media)
     try:
-        samples = [sample_from_record(r, feed_all_media=bool(cfg.data.feed_all_media),
-                                      answer_format=cfg.data.answer_format, answer_field=cfg.data.answer_field)
+        samples = [sample_from_record(r, feed_all_media=bool(cfg.feed_all_media),
+                                      answer_format=cfg.answer_format, answer_field=cfg.answer_field)
                    for r in records]
     except ValueError as exc:
         raise ConfigError(f"{what}: {exc}") from None
@@ -140,9 +106,9 @@ def build_samples(path, what, cfg, media: StageMedia | None = None) -> list[dict
 def cached_features(cfg, model, processor, sample_sets, state, rank, world, media: StageMedia | None = None):
     """Fill the frozen-feature cache for every video / audio file of ``sample_sets`` (training, held-out; each rank
     its share) and return the collator's :class:`~training.collators.CachedMediaFeatures`; ``None`` when
-    ``cache.dir`` is null. Samples whose media fail to decode stop the run with their records, or (``media`` in
+    ``cache_dir`` is null. Samples whose media fail to decode stop the run with their records, or (``media`` in
     ``skip`` mode) are removed from their list in place."""
-    if not cfg.cache.get("dir"):
+    if not cfg.cache_dir:
         return None
     from processing_xemogpt.media import MediaError
 
@@ -150,16 +116,16 @@ def cached_features(cfg, model, processor, sample_sets, state, rank, world, medi
     from .feature_cache import FeatureCache, content_keys
     from .frozen_encoders import FrozenMediaEncoders
 
-    encoders = FrozenMediaEncoders(cfg.model, device=state.device, model=model, processor=processor)
+    encoders = FrozenMediaEncoders(cfg, device=state.device, model=model, processor=processor)
     caches, keys, failed = {}, {}, {}
     for kind, desc in (("video", "CLIP frame features"), ("audio", "HuBERT frames")):
-        cache = caches[kind] = FeatureCache(cfg.cache.dir, getattr(encoders, f"{kind}_encoder_name"),
-                                            dtype=cfg.cache.dtype)
+        cache = caches[kind] = FeatureCache(cfg.cache_dir, getattr(encoders, f"{kind}_encoder_name"),
+                                            dtype=cfg.cache_dtype)
         kind_keys, kind_failed = content_keys(sorted({s[kind] for samples in sample_sets for s in samples if s[kind]}))
         mine = [p for i, p in enumerate(kind_keys) if i % world == rank]
         stats = cache.fill(mine, [kind_keys[p] for p in mine], getattr(encoders, f"{kind}_features"),
-                           batch_size=int(cfg.cache.batch_size), desc=f"{desc} (stage 3)",
-                           load=getattr(encoders, f"load_{kind}"), num_workers=int(cfg.cache.num_workers),
+                           batch_size=int(cfg.cache_batch_size), desc=f"{desc} (stage 3)",
+                           load=getattr(encoders, f"load_{kind}"), num_workers=int(cfg.cache_num_workers),
                            disable_progress=not state.is_local_main_process, load_errors=(MediaError,))
         keys.update({(kind, p): k for p, k in kind_keys.items()})
         failed.update({(kind, p): m for p, m in [*kind_failed.items(), *stats["failed"]]})
@@ -172,34 +138,32 @@ def cached_features(cfg, model, processor, sample_sets, state, rank, world, medi
         media = media or StageMedia()
         for samples, what in zip(sample_sets, ("training set", "held-out set")):
             samples[:] = media.fill_failures(samples, media_of, failed, missing, what)
-    return CachedMediaFeatures(caches["video"], caches["audio"], keep_in_memory=bool(cfg.cache.preload),
+    return CachedMediaFeatures(caches["video"], caches["audio"], keep_in_memory=bool(cfg.cache_preload),
                                keys={path: k for (_, path), k in keys.items()})
 
 
-def check_bridges(cfg, config) -> dict:
-    """The stage-1/2 folders (config.json + model.safetensors) of the bridges ``config`` uses, or a clear error."""
+def check_bridges(cfg: Stage3Config) -> dict:
+    """The stage-1/2 folders (config.json + model.safetensors) that ``vecb`` / ``aecb`` name, or a clear error;
+    ``random`` and ``off`` name none, and an unset bridge keeps ``base_model``'s."""
     found = {}
     for name, stage in (("vecb", "stage 1 (training/stage1_vecb.py)"), ("aecb", "stage 2 (training/stage2_aecb.py)")):
-        path = cfg.bridges.get(name)
-        if not getattr(config, f"use_{name}"):
-            if path:
-                raise ConfigError(f"bridges.{name} is set but the model has no {name.upper()} (use_{name}: false in "
-                                  "model.config_overrides); drop one of the two")
+        path = getattr(cfg, name)
+        if path in BRIDGE_WORDS:
             continue
         if not path:
-            if cfg.bridges.allow_random or cfg.model.get("base_model"):
-                continue  # random, or the trained bridges of model.base_model (e.g. a converted release)
+            if cfg.base_model:
+                continue  # the trained bridges of base_model (e.g. a converted release, a stage-3 checkpoint)
             raise ConfigError(
-                f"bridges.{name} is not set: stage 3 starts {name.upper()} from the output of {stage}; pass "
-                f"--bridges.{name} DIR, --model.base_model CHECKPOINT (its own bridges), or --bridges.allow_random "
-                "true to start from random weights"
+                f"{name} is not set: stage 3 starts {name.upper()} from the output of {stage}; pass --{name} DIR, "
+                f"--base_model CHECKPOINT (its own bridges), --{name} random (random weights) or --{name} off "
+                f"(no {name.upper()})"
             )
         p = Path(path)
         if not p.is_dir():
-            raise ConfigError(f"bridges.{name} {str(path)!r} does not exist: run {stage} first, or fix the path")
+            raise ConfigError(f"{name} {str(path)!r} does not exist: run {stage} first, or fix the path")
         if not (p / "config.json").exists() or not any(p.glob("*.safetensors")):
             raise ConfigError(
-                f"bridges.{name} {str(path)!r} holds no {name.upper()} weights (config.json + model.safetensors, "
+                f"{name} {str(path)!r} holds no {name.upper()} weights (config.json + model.safetensors, "
                 f"as written by {stage})"
             )
         found[name] = str(p)
@@ -227,7 +191,7 @@ def make_trainer_class():
 
         def create_optimizer(self, model=None):
             """transformers' optimizer, with VECB's and AECB's parameters in groups of their own at
-            ``bridges.learning_rate`` (the scheduler then scales every group alike)."""
+            ``bridge_learning_rate`` (the scheduler then scales every group alike)."""
             optimizer = super().create_optimizer(model) if model is not None else super().create_optimizer()
             if self.bridge_learning_rate is None:
                 return optimizer
@@ -280,7 +244,7 @@ def is_bridge_parameter(name: str) -> bool:
 
 
 def make_branch_grad_callback(output_dir: str):
-    """debug.record_branch_grads: after each backward, the largest |grad| of the video and audio branches
+    """``record_branch_grads``: after each backward, the largest |grad| of the video and audio branches
     (VECB + video projection / AECB + audio projection) goes to ``branch_grads.json``."""
     from transformers import TrainerCallback
 
@@ -309,16 +273,17 @@ def make_branch_grad_callback(output_dir: str):
     return BranchGradCallback()
 
 
-def lora_config_from_section(model, lora_cfg):
-    """The PEFT ``LoraConfig`` of the ``lora`` section (r / alpha / dropout / target_modules / extra_modules_to_save;
-    unset keys keep the model config's values, ``model.lora_config()``); stages 3 and 4 build their adapters with it."""
-    overrides = {k: v for k, v in {"r": lora_cfg.get("r"), "lora_alpha": lora_cfg.get("alpha"),
-                                   "lora_dropout": lora_cfg.get("dropout")}.items() if v is not None}
-    if lora_cfg.get("target_modules"):
-        model.config.lora_target_modules = list(lora_cfg.target_modules)
+def lora_config(model, cfg):
+    """The PEFT ``LoraConfig`` of ``cfg`` (``lora_r`` / ``lora_alpha`` / ``lora_dropout`` / ``lora_target_modules`` /
+    ``lora_modules_to_save``; unset ones keep the model config's values, ``model.lora_config()``); stages 3 and 4
+    build their adapters with it."""
+    overrides = {k: v for k, v in {"r": cfg.lora_r, "lora_alpha": cfg.lora_alpha,
+                                   "lora_dropout": cfg.lora_dropout}.items() if v is not None}
+    if cfg.lora_target_modules:
+        model.config.lora_target_modules = list(cfg.lora_target_modules)
     peft_config = model.lora_config(**overrides)
-    if lora_cfg.get("extra_modules_to_save"):
-        peft_config.modules_to_save = list(peft_config.modules_to_save or []) + list(lora_cfg.extra_modules_to_save)
+    if cfg.lora_modules_to_save:
+        peft_config.modules_to_save = list(peft_config.modules_to_save or []) + list(cfg.lora_modules_to_save)
     return peft_config
 
 
@@ -345,14 +310,15 @@ def trainable_summary(model) -> dict:
 
 # ----------------------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> dict:
-    cfg, _ = load_config(defaults(), argv, __doc__)
-    return run(cfg)
+    """``[--config FILE.yaml] [--field value ...]`` parsed into a :class:`Stage3Config`, then :func:`run`."""
+    return run(parse_config(Stage3Config, argv))
 
 
-def run(cfg) -> dict:
+def run(cfg: Stage3Config) -> dict:
+    """Train in this process; returns the figures written to ``metrics.json`` (``adapter_dir`` and ``merged_dir``
+    included)."""
     import datasets
     from transformers import set_seed
-    from trl import SFTConfig
 
     from .collators import XEmoGPTSFTCollator
     from .metrics import loss_drop
@@ -360,33 +326,29 @@ def run(cfg) -> dict:
     t0 = time.perf_counter()
     apply_runtime(cfg)
     state, rank, world = rank_info()
-    out_dir = cfg.training.output_dir
+    out_dir = cfg.output_dir
     resume = prepare_output_dir(cfg, STAGE, state)
     media = StageMedia.from_config(cfg, STAGE, state.is_main_process)
-    bridges = check_bridges(cfg, xemogpt_config(cfg.model))
-    train_samples = build_samples(cfg.data.train, "training set", cfg, media)
-    eval_samples = build_samples(cfg.data.eval, "held-out set", cfg, media) if cfg.data.get("eval") else []
+    bridges = check_bridges(cfg)
+    xemogpt_config(cfg)  # (a base_model that is no checkpoint: one line before the records are read)
+    train_samples = build_samples(cfg.train_file, "training set", cfg, media)
+    eval_samples = build_samples(cfg.eval_file, "held-out set", cfg, media) if cfg.eval_file else []
+    check_feature_cache(cfg, STAGE)
+    set_seed(cfg.seed)
 
-    training_cfg = dict(cfg.training)
-    if training_cfg.get("dataset_kwargs") is None:
-        training_cfg["dataset_kwargs"] = {"skip_prepare_dataset": True}
-    training_cfg["remove_unused_columns"] = False
-    args = training_arguments(SFTConfig, training_cfg)
-    check_feature_cache(cfg, STAGE)  # (ZeRO-3 is known once the training arguments exist)
-    set_seed(args.seed)
-
-    processor = build_processor(cfg.model)
-    model = build_base_model(cfg.model)
-    model.config.answer_format = cfg.data.answer_format  # saved with the adapter and the merged checkpoint
+    processor = build_processor(cfg)
+    model = build_base_model(cfg, **cfg.bridge_switches())
+    model.config.answer_format = cfg.answer_format  # saved with the adapter and the merged checkpoint
     if bridges:
         with without_zero_init():  # the stage-1/2 models whole, as the model they load into (training/zero3.py)
             model.load_bridges(vecb=bridges.get("vecb"), aecb=bridges.get("aecb"))
         print_main(state, f"[{STAGE}] bridges initialised from {bridges}")
-    elif cfg.model.get("base_model"):
-        print_main(state, f"[{STAGE}] bridges from model.base_model {cfg.model.base_model}")
-    else:
-        logger.warning("stage 3 starts VECB/AECB from random weights (bridges.allow_random)")
-    peft_config = lora_config_from_section(model, cfg.lora)
+    if any(getattr(cfg, name) is None for name in ("vecb", "aecb")) and cfg.base_model:
+        print_main(state, f"[{STAGE}] unset bridges from base_model {cfg.base_model}")
+    if "random" in (cfg.vecb, cfg.aecb):
+        logger.warning("stage 3 starts %s from random weights",
+                       " and ".join(n.upper() for n in ("vecb", "aecb") if getattr(cfg, n) == "random"))
+    peft_config = lora_config(model, cfg)
 
     t_extract = time.perf_counter()
     features = cached_features(cfg, model, processor, (train_samples, eval_samples), state, rank, world, media)
@@ -395,22 +357,22 @@ def run(cfg) -> dict:
     print_main(state, f"[{STAGE}] {len(train_samples)} training samples {counts}, {len(eval_samples)} held-out")
     train_ds = datasets.Dataset.from_list(train_samples)
     eval_ds = datasets.Dataset.from_list(eval_samples) if eval_samples else None
-    collator = XEmoGPTSFTCollator(processor, max_length=cfg.data.get("max_length"),
-                                  media_memory_mb=float(cfg.data.media_memory_mb), features=features,
+    collator = XEmoGPTSFTCollator(processor, max_length=cfg.max_length,
+                                  media_memory_mb=float(cfg.media_memory_mb), features=features,
                                   guard=media.guard())
-    callbacks = make_callbacks(out_dir, cfg.get("debug"))
-    if cfg.debug.get("record_branch_grads"):
+    callbacks = make_callbacks(out_dir, cfg.sleep_per_step)
+    if cfg.record_branch_grads:
         callbacks.append(make_branch_grad_callback(out_dir))
     Trainer = make_trainer_class()
-    Trainer.bridge_learning_rate = cfg.bridges.get("learning_rate")
-    trainer = Trainer(model=model, args=args, data_collator=collator, train_dataset=train_ds, eval_dataset=eval_ds,
+    Trainer.bridge_learning_rate = cfg.bridge_learning_rate
+    trainer = Trainer(model=model, args=cfg, data_collator=collator, train_dataset=train_ds, eval_dataset=eval_ds,
                       processing_class=processor, peft_config=peft_config, callbacks=callbacks)
     summary = trainable_summary(trainer.model)
     print_main(state, f"[{STAGE}] trainable parameters: {summary}")
 
     figures = {"stage": STAGE, "train_samples": len(train_samples), "train_modalities": counts, "world_size": world,
                "trainable_parameters": summary, "feature_extraction_s": extract_seconds}
-    do_eval = eval_ds is not None and cfg.eval.get("loss_before_after")
+    do_eval = eval_ds is not None and cfg.loss_before_after
     if do_eval:
         figures["heldout_samples"] = len(eval_samples)
     if do_eval and not resume:
@@ -421,14 +383,11 @@ def run(cfg) -> dict:
         figures["heldout_loss_after"] = float(trainer.evaluate()["eval_loss"])
     figures.update(loss_drop(trainer.state.log_history))
 
-    adapter_dir = cfg.output.get("adapter_dir") or str(Path(out_dir) / "adapter")
-    merged_dir = None
-    if cfg.output.get("save_merged", True):
-        merged_dir = cfg.output.get("merged_dir") or str(Path(out_dir) / "merged")
+    adapter_dir, merged_dir = output_dirs(cfg)
 
     def fresh_base():  # ZeRO-3: the model to merge into, built again whole (its frozen weights did not change)
-        base = build_base_model(cfg.model)
-        base.config.answer_format = cfg.data.answer_format
+        base = build_base_model(cfg, **cfg.bridge_switches())
+        base.config.answer_format = cfg.answer_format
         return base
 
     save_adapter_and_merged(trainer, processor, state, adapter_dir, merged_dir, fresh_base,
@@ -443,60 +402,6 @@ def run(cfg) -> dict:
         write_stage_card(cfg, figures)  # merged/README.md
         print_figures(figures)
     return figures
-
-
-def answer_budget(processor, samples) -> int:
-    """The generation budget the trained model's answers need: its longest training answer in tokens (with the end
-    of turn), plus a quarter, rounded up to 16."""
-    answers = [s["answer"] for s in samples if s.get("answer")]
-    longest = max((len(ids) for ids in processor.tokenizer(answers, add_special_tokens=False)["input_ids"]),
-                  default=0) + 1
-    return -(-int(longest * 1.25) // 16) * 16
-
-
-def save_adapter_and_merged(trainer, processor, state, adapter_dir: str, merged_dir: str | None, fresh_base,
-                            max_new_tokens: int | None = None) -> None:
-    """The PEFT adapter (LoRA + bridges/projections as ``modules_to_save``, safetensors) in ``adapter_dir`` and, with
-    ``merged_dir``, the merged checkpoint (rank 0). Every rank calls this.
-
-    Under DeepSpeed ZeRO-3 the trainable weights are gathered (:func:`training.zero3.trainable_state`), the adapter
-    is saved from them, and the merge happens on rank 0 in ``fresh_base()`` (the base model built again, whole) with
-    the trained model's LoRA config and those weights: the partitioned training copy cannot be merged or copied."""
-    from .zero3 import trainable_state, zero3_enabled
-
-    if not zero3_enabled():
-        trainer.save_model(adapter_dir)
-        if merged_dir and state.is_main_process:
-            save_merged(trainer.accelerator.unwrap_model(trainer.model), processor, merged_dir, max_new_tokens)
-        state.wait_for_everyone()
-        return
-    from peft import get_peft_model
-
-    trained = trainer.accelerator.unwrap_model(trainer.model)
-    weights = trainable_state(trained)  # a collective: every rank
-    if state.is_main_process:
-        trainer._save(adapter_dir, state_dict=weights)  # what Trainer.save_model writes, from the gathered weights
-        if merged_dir:
-            peft_model = get_peft_model(fresh_base(), trained.peft_config[trained.active_adapter])
-            result = peft_model.load_state_dict(weights, strict=False)
-            if result.unexpected_keys:
-                raise RuntimeError(f"trained weights the rebuilt model lacks: {result.unexpected_keys[:5]}")
-            save_merged(peft_model, processor, merged_dir, max_new_tokens)
-    state.wait_for_everyone()
-
-
-def save_merged(peft_model, processor, merged_dir: str, max_new_tokens: int | None = None) -> None:
-    """LoRA merged into the LLM, bridges/projections from the trained copies: a plain XEmoGPT checkpoint.
-    ``max_new_tokens`` goes to its generation config (the budget ``xemogpt serve`` uses by default)."""
-    import copy
-
-    merged = copy.deepcopy(peft_model).merge_and_unload()
-    # TRL patched forward on the instance (fused LM head); a fresh checkpoint must not carry that
-    merged.__dict__.pop("forward", None)
-    if max_new_tokens:
-        merged.generation_config.max_new_tokens = int(max_new_tokens)
-    merged.save_pretrained(merged_dir)
-    processor.save_pretrained(merged_dir)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 r"""Stage 4: reinforcement learning with cue-level rewards — GRPO (TRL's ``GRPOTrainer``) from the stage-3 model.
 
-The policy is the stage-3 checkpoint (``merged/``, a plain XEmoGPT) with a fresh PEFT LoRA adapter (the ``lora``
-section, as in stage 3; bridges and projections are trained in full by default); the reference model is the stage-3
+The policy is the stage-3 checkpoint (``merged/``, a plain XEmoGPT) with a fresh PEFT LoRA adapter (the ``lora_*``
+settings, as in stage 3; bridges and projections are trained in full by default); the reference model is the stage-3
 weights themselves (TRL computes reference log-probabilities with the adapter disabled). Each EmoCue record becomes a
 prompt (video, audio, subtitle and the instruction of its modality; no answer); TRL samples ``num_generations``
 completions per prompt with the model's KV-cached ``generate``, scores them with the cue-level rewards of
@@ -9,28 +9,31 @@ completions per prompt with the model's KV-cached ``generate``, scores them with
 each group and takes clipped policy-gradient steps with a KL penalty ``beta`` towards the reference. Label-only
 records (an ``emotion``, no description or cues: DFEW / MAFW / MER label files, ``xemogpt data build --label-only``)
 are prompts like any other; only the emotion and format/length rewards apply to them (the cue rewards have no
-reference there), and ``data.label_set`` folds labels and answers into one label set (:mod:`training.data.labels`).
+reference there), and ``label_set`` folds labels and answers into one label set (:mod:`training.data.labels`).
 The video and audio path on top of TRL is :mod:`training.grpo_trainer`: frozen CLIP / HuBERT features come from the
-feature cache of stages 1-3 (``cache.dir``), and every log-probability is computed with the rows' media.
+feature cache of stages 1-3 (``cache_dir``), and every log-probability is computed with the rows' media.
 
-    python -m training.stage4_grpo --config training/configs/stage4_tiny.yaml --model.base_model outputs/stage3_sft_tiny/merged
+    python -m training.stage4_grpo --config training/configs/stage4_tiny.yaml \
+        --base_model outputs/stage3_sft_tiny/merged
     accelerate launch --config_file training/configs/accelerate/multi_gpu_zero2.yaml training/stage4_grpo.py \
         --config training/configs/stage4_paper.yaml
     # DeepSpeed ZeRO-3: multi_gpu_zero3.yaml (GPUs) or cpu_2proc_zero3.yaml (2 CPU processes); training/zero3.py
 
-Settings: ``training`` takes every TRL ``GRPOConfig`` field (``beta``, ``num_generations``, ``temperature``,
-``max_completion_length``, ``loss_type``, ...); ``rewards.weights`` weighs each reward (``null`` leaves one out,
-``0`` logs it without training on it); ``rewards`` also sets the cue encoder and the format/length bounds. Generation runs on
+Settings: :class:`~training.stage4_config.Stage4Config`, every TRL ``GRPOConfig`` field (``beta``,
+``num_generations``, ``temperature``, ``max_completion_length``, ``loss_type``, ...) and XEmoGPT's own; ``rewards``
+weighs each reward (``null`` leaves one out, ``0`` logs it without training on it); ``reward_encoder``,
+``min_words`` and ``max_words`` set the cue encoder and the format/length bounds. Generation runs on
 transformers' ``generate``: ``use_vllm`` and ``use_transformers_continuous_batching`` are refused (docs/training.md).
 
-Outputs in ``training.output_dir``: ``checkpoint-*`` every ``save_steps`` (``--resume_from_checkpoint PATH|auto``),
+Outputs in ``output_dir``: ``checkpoint-*`` every ``save_steps`` (``--resume_from_checkpoint PATH|auto``),
 ``adapter/``, ``merged/`` (LoRA merged: a remote-code checkpoint with its processor), ``metrics.json`` (reward of the
-first / last logged steps per reward, held-out reward before / after with ``eval.reward_before_after``),
+first / last logged steps per reward, held-out reward before / after with ``reward_before_after``),
 ``loss_history.json`` (every logged step: loss, KL, each reward's mean and std, completion lengths).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import sys
 import time
@@ -40,68 +43,28 @@ if __name__ == "__main__" and not __package__:  # `accelerate launch training/st
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "training"
 
-from .config_utils import ConfigError, load_config, save_config, section, training_section
+from .config_utils import ConfigError, parse_config, save_config
 from .data.sample import sample_from_record
 from .data.schema import is_label_only
 from .model_card import write_stage_card
-from .model_loading import build_base_model, build_processor, model_section
-from .rewards import REWARD_FUNCTIONS, build_reward_functions
+from .model_loading import build_base_model, build_processor
+from .rewards import build_reward_functions
 from .runtime import (
     apply_runtime,
-    debug_section,
     make_callbacks,
     print_figures,
     print_main,
     rank_info,
     resolve_resume,
-    runtime_section,
     stage_entry_point,
-    training_arguments,
     write_run_summary,
 )
-from .stage3_sft import (
-    cached_features,
-    lora_config_from_section,
-    save_adapter_and_merged,
-    select_records,
-    trainable_summary,
-)
+from .adapter_outputs import output_dirs, save_adapter_and_merged
+from .stage3_sft import cached_features, lora_config, select_records, trainable_summary
+from .stage4_config import Stage4Config
 from .zero3 import check_feature_cache
 
 STAGE = "stage4_grpo"
-REFUSED_BACKENDS = {
-    "use_vllm": "vLLM has no implementation of XEmoGPT (CLIP + HuBERT towers, bridges, placeholder scatter) and TRL "
-                "hands it images only",
-    "use_transformers_continuous_batching": "transformers' generate_batch takes token ids only, so the video and audio "
-                                            "of a prompt cannot reach the model",
-}
-
-
-def defaults() -> dict:
-    from trl import GRPOConfig
-
-    return dict(
-        model=model_section(preset="paper"),  # model.base_model: the stage-3 merged checkpoint (required)
-        data=section(train=None, eval=None, feed_all_media=True, answer_format="text", answer_field="description",
-                     max_train_samples=None, max_eval_samples=None, media_memory_mb=512, modalities=None,
-                     label_set=None),  # label_set: the label set answers and labels are folded into (data/labels.py)
-        cache=section(dir=".cache/xemogpt-features", batch_size=32, num_workers=0, dtype="float32", preload=True),
-        lora=section(r=None, alpha=None, dropout=None, target_modules=None, extra_modules_to_save=None),
-        rewards=section(weights=section(**{name: 1.0 for name in REWARD_FUNCTIONS}), encoder=None, min_words=8,
-                        max_words=150),
-        output=section(adapter_dir=None, merged_dir=None, save_merged=True),
-        eval=section(reward_before_after=False),
-        training=training_section(
-            GRPOConfig, output_dir="outputs/stage4_grpo", per_device_train_batch_size=8, num_generations=8,
-            max_completion_length=256, temperature=1.0, beta=0.04, learning_rate=1e-5, num_train_epochs=1,
-            bf16=True, gradient_checkpointing=True, remove_unused_columns=False, ddp_find_unused_parameters=True,
-            report_to="none", save_strategy="steps", save_steps=200, save_total_limit=3, logging_steps=10,
-            lr_scheduler_type="constant", seed=42, dataloader_num_workers=0, log_completions=False,
-            disable_dropout=True,  # the policy and reference log-probabilities of the same text must agree
-        ),
-        runtime=runtime_section(),
-        debug=debug_section(weights_fingerprint=False),  # true: weights_fingerprint_rank{N}.txt (ranks agree?)
-    )
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -115,19 +78,19 @@ def build_prompts(path, what, cfg, processor) -> list[dict]:
     rows = []
     records = select_records(path, what, cfg, label_only=True)
     try:
-        check_labels(records, cfg.data.get("label_set"), where=f"{what} {str(path)!r}")
+        check_labels(records, cfg.label_set, where=f"{what} {str(path)!r}")
     except LabelError as exc:
         raise ConfigError(str(exc)) from None
     for record in records:
         try:
-            sample = sample_from_record(record, feed_all_media=bool(cfg.data.feed_all_media),
-                                        answer_format=cfg.data.answer_format, answer_field=cfg.data.answer_field)
+            sample = sample_from_record(record, feed_all_media=bool(cfg.feed_all_media),
+                                        answer_format=cfg.answer_format, answer_field=cfg.answer_field)
         except ValueError as exc:
             raise ConfigError(f"{what}: {exc}") from None
         sample = dataclasses.replace(sample, answer=None)
         cues = record.get("cues") or {}
         rows.append({**sample.to_dict(), "cues": {d: list(cues.get(d) or []) for d in ("visual", "audio", "global")},
-                     "description": record.get(cfg.data.answer_field) or record.get("description") or "",
+                     "description": record.get(cfg.answer_field) or record.get("description") or "",
                      "emotion": record.get("emotion") or ""})
     if not rows:
         raise ConfigError(f"{what} {str(path)!r} has no usable prompt")
@@ -143,21 +106,14 @@ def _messages(row: dict, processor=None) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------------- checks
-def check_config(cfg) -> None:
-    base = cfg.model.get("base_model")
+def check_config(cfg: Stage4Config) -> None:
+    base = cfg.base_model
     if not base:
-        raise ConfigError("model.base_model is not set: stage 4 starts from the stage-3 checkpoint; pass "
-                          "--model.base_model DIR (the merged/ folder training/stage3_sft.py writes)")
+        raise ConfigError("base_model is not set: stage 4 starts from the stage-3 checkpoint; pass "
+                          "--base_model DIR (the merged/ folder training/stage3_sft.py writes)")
     if not (Path(base) / "config.json").is_file():
-        raise ConfigError(f"model.base_model {str(base)!r} is not an XEmoGPT checkpoint folder (no config.json); "
+        raise ConfigError(f"base_model {str(base)!r} is not an XEmoGPT checkpoint folder (no config.json); "
                           "give the merged/ folder of a stage-3 run")
-    for key, why in REFUSED_BACKENDS.items():
-        if cfg.training.get(key):
-            raise ConfigError(f"training.{key} is not supported for XEmoGPT: {why}; generation uses transformers' "
-                              "generate (leave it false)")
-    if cfg.training.get("reward_weights") is not None:
-        raise ConfigError("set the reward weights in rewards.weights (--rewards.weights.cue_f1_visual 1.0), not "
-                          "training.reward_weights")
 
 
 def suppressed_tokens(model, tokenizer, eos_token_ids) -> list[int]:
@@ -182,8 +138,8 @@ def reward_summary(history: list[dict], names: list[str], window: int = 5) -> di
 
 # ----------------------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> dict:
-    cfg, _ = load_config(defaults(), argv, __doc__)
-    return run(cfg)
+    """``[--config FILE.yaml] [--field value ...]`` parsed into a :class:`Stage4Config`, then :func:`run`."""
+    return run(parse_config(Stage4Config, argv))
 
 
 def build_trainer(cfg, state, rank: int = 0, world: int = 1):
@@ -191,50 +147,45 @@ def build_trainer(cfg, state, rank: int = 0, world: int = 1):
     rewards, feature cache), the processor of the base checkpoint and the figures known before training."""
     import datasets
     from transformers import set_seed
-    from trl import GRPOConfig
 
     from .collators import XEmoGPTSFTCollator
     from .grpo_trainer import make_grpo_trainer_class
 
     check_config(cfg)
-    processor = build_processor(cfg.model)
-    train_rows = build_prompts(cfg.data.train, "training set", cfg, processor)
-    eval_rows = build_prompts(cfg.data.eval, "held-out set", cfg, processor) if cfg.data.get("eval") else []
+    processor = build_processor(cfg)
+    train_rows = build_prompts(cfg.train_file, "training set", cfg, processor)
+    eval_rows = build_prompts(cfg.eval_file, "held-out set", cfg, processor) if cfg.eval_file else []
     counts = {m: sum(r["modality"] == m for r in train_rows) for m in ("visual", "audio", "multimodal")}
     label_only = sum(is_label_only(r) for r in train_rows)
     print_main(state, f"[{STAGE}] {len(train_rows)} training prompts {counts} ({label_only} label-only), "
                       f"{len(eval_rows)} held-out")
 
-    model = build_base_model(cfg.model)
+    model = build_base_model(cfg)
     tokenizer = processor.tokenizer
     eos_ids = sorted({processor.end_of_turn_id, tokenizer.eos_token_id} - {None})
-    weights = {name: cfg.rewards.weights.get(name) for name in REWARD_FUNCTIONS}
     try:
         reward_funcs, reward_weights = build_reward_functions(
-            weights, encoder=cfg.rewards.get("encoder"), eos_token_ids=eos_ids, min_words=int(cfg.rewards.min_words),
-            max_words=int(cfg.rewards.max_words), answer_format=cfg.data.answer_format,
-            label_set=cfg.data.get("label_set"))
+            cfg.reward_weights_by_name(), encoder=cfg.reward_encoder, eos_token_ids=eos_ids,
+            min_words=int(cfg.min_words), max_words=int(cfg.max_words), answer_format=cfg.answer_format,
+            label_set=cfg.label_set)
     except ValueError as exc:
-        raise ConfigError(f"rewards.weights: {exc}") from None
-    training_cfg = dict(cfg.training)
-    training_cfg["remove_unused_columns"] = False
-    training_cfg["reward_weights"] = reward_weights
-    training_cfg["generation_kwargs"] = {**(training_cfg.get("generation_kwargs") or {}),
-                                         "suppress_tokens": suppressed_tokens(model, tokenizer, eos_ids),
-                                         "eos_token_id": eos_ids}
-    args = training_arguments(GRPOConfig, training_cfg)
-    check_feature_cache(cfg, STAGE)  # (ZeRO-3 is known once the training arguments exist)
+        raise ConfigError(f"rewards: {exc}") from None
+    args = copy.copy(cfg)  # the trainer's arguments: the config with what the run derives (the config stays as given)
+    args.reward_weights = reward_weights
+    args.generation_kwargs = {**(cfg.generation_kwargs or {}),
+                              "suppress_tokens": suppressed_tokens(model, tokenizer, eos_ids), "eos_token_id": eos_ids}
+    check_feature_cache(cfg, STAGE)
     set_seed(args.seed)
-    peft_config = lora_config_from_section(model, cfg.lora)
+    peft_config = lora_config(model, cfg)
 
     t_extract = time.perf_counter()
     features = cached_features(cfg, model, processor, (train_rows, eval_rows), state, rank, world)
     extract_seconds = time.perf_counter() - t_extract
-    prompt_encoder = XEmoGPTSFTCollator(processor, media_memory_mb=float(cfg.data.media_memory_mb), features=features)
+    prompt_encoder = XEmoGPTSFTCollator(processor, media_memory_mb=float(cfg.media_memory_mb), features=features)
     trainer = make_grpo_trainer_class()(
         model=model, reward_funcs=reward_funcs, args=args, train_dataset=datasets.Dataset.from_list(train_rows),
         eval_dataset=datasets.Dataset.from_list(eval_rows) if eval_rows else None, processing_class=tokenizer,
-        peft_config=peft_config, callbacks=make_callbacks(cfg.training.output_dir, cfg.get("debug")),
+        peft_config=peft_config, callbacks=make_callbacks(cfg.output_dir, cfg.sleep_per_step),
         prompt_encoder=prompt_encoder)
     figures = {"stage": STAGE, "train_prompts": len(train_rows), "train_modalities": counts, "world_size": world,
                "train_label_only": label_only,
@@ -247,16 +198,18 @@ def build_trainer(cfg, state, rank: int = 0, world: int = 1):
     return trainer, processor, figures
 
 
-def run(cfg) -> dict:
+def run(cfg: Stage4Config) -> dict:
+    """Train in this process; returns the figures written to ``metrics.json`` (``adapter_dir`` and ``merged_dir``
+    included)."""
     t0 = time.perf_counter()
     apply_runtime(cfg)
     state, rank, world = rank_info()
-    out_dir = cfg.training.output_dir
-    resume = resolve_resume(cfg.training.get("resume_from_checkpoint"), out_dir)
+    out_dir = cfg.output_dir
+    resume = resolve_resume(cfg.resume_from_checkpoint, out_dir)
     trainer, processor, figures = build_trainer(cfg, state, rank, world)
     if state.is_main_process:
         save_config(cfg, Path(out_dir) / "stage_config.yaml")
-    do_eval = figures["heldout_prompts"] > 0 and cfg.eval.get("reward_before_after")
+    do_eval = figures["heldout_prompts"] > 0 and cfg.reward_before_after
     if do_eval and not resume:
         figures["heldout_before"] = heldout_rewards(trainer)
     if resume:
@@ -267,13 +220,10 @@ def run(cfg) -> dict:
         figures["heldout_after"] = heldout_rewards(trainer)
     figures.update(reward_summary(trainer.state.log_history, trainer.reward_func_names))
 
-    adapter_dir = cfg.output.get("adapter_dir") or str(Path(out_dir) / "adapter")
-    merged_dir = None
-    if cfg.output.get("save_merged", True):
-        merged_dir = cfg.output.get("merged_dir") or str(Path(out_dir) / "merged")
-    save_adapter_and_merged(trainer, processor, state, adapter_dir, merged_dir, lambda: build_base_model(cfg.model))
+    adapter_dir, merged_dir = output_dirs(cfg)
+    save_adapter_and_merged(trainer, processor, state, adapter_dir, merged_dir, lambda: build_base_model(cfg))
     merged_dir = merged_dir if state.is_main_process else None
-    if cfg.debug.get("weights_fingerprint"):
+    if cfg.weights_fingerprint:
         from .runtime import weights_hash
         from .zero3 import gathered
 

@@ -59,10 +59,10 @@ def check_feature_cache(cfg, stage: str) -> None:
     """Under ZeRO-3, stages 3 and 4 need the frozen-feature cache: a rank whose batch has no video would skip the
     vision tower while another rank runs it, and every rank must run the same modules (the model runs a bridge
     without its modality on a blank feature, but cannot run a tower on pixels another rank may not have)."""
-    if zero3_enabled() and not cfg.cache.get("dir"):
+    if zero3_enabled() and not cfg.cache_dir:
         from .config_utils import ConfigError
 
-        raise ConfigError(f"{stage} under DeepSpeed ZeRO-3 needs the frozen-feature cache: set cache.dir (the default "
+        raise ConfigError(f"{stage} under DeepSpeed ZeRO-3 needs the frozen-feature cache: set cache_dir (the default "
                           "is .cache/xemogpt-features), or use ZeRO-2 / DDP to re-encode media every step")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 INT_OPTIONS = ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "max_new_tokens")
-STAGES = ("stage1", "stage2", "stage3")
+STAGES = {"stage1": "stage1", "stage2": "stage2", "stage3": "stage3"}  # run name -> the stage it runs
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -29,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help=f"stage runs side by side, each one process on one thread (default {d['jobs']})")
     p.add_argument("--no-probe", action="store_true", help="skip Table IV")
     p.add_argument("--force", action="store_true", help="redo every step even when its outputs exist")
-    add_stage_args(p, STAGES, "--training.learning_rate 1e-3")
+    add_stage_args(p, STAGES, "--learning_rate 1e-3")
     p.set_defaults(func=run)
     return p
 

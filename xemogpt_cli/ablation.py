@@ -45,7 +45,7 @@ AUDIO_FACTORS = ("pitch", "intonation", "loudness", "rhythm")
 @dataclass
 class AblationConfig(recipe_runs.SeedStudyConfig):
     """Sizes, steps, seeds and the rest: :class:`~xemogpt_cli.recipe_runs.SeedStudyConfig`
-    (``stage_overrides``: {"stage1": [...argv], "stage3": [...]}, any stage option)."""
+    (``stage_overrides``: {"stage1": {field: value}, "stage3": {...}}, any field of the stage's config)."""
 
     out: Path = Path("ablation_output")
     variants: tuple = DEFAULT_VARIANTS
@@ -69,7 +69,8 @@ class AblationConfig(recipe_runs.SeedStudyConfig):
         super().__post_init__()
 
 
-def _run(cfg: AblationConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str], lr=None) -> tuple:
+def _run(cfg: AblationConfig, seed: int, name: str, out_dir: Path, steps: int, extra: dict,
+         lr=None) -> recipe_runs.StageRun:
     """One stage run of the study for :func:`~xemogpt_cli.recipe_runs.run_stages_parallel`."""
     label = f"seed {seed} {name}" + (f" ({out_dir.parent.name})" if name == "stage3" else "")
     return recipe_runs.study_run(cfg, seed, name, out_dir, steps, extra, label, lr=lr)
@@ -233,42 +234,41 @@ def run_ablation(cfg: AblationConfig) -> dict:
     need_vecb = any(VARIANTS[v][0] for v in cfg.variants) or cfg.probe
     need_aecb = any(VARIANTS[v][1] and v not in EQ6_ONLY for v in cfg.variants) or cfg.probe
     need_eq6 = any(v in EQ6_ONLY for v in cfg.variants)
-    eq6 = ["--model.config_overrides", json.dumps(PAPER_AECB)]
+    eq6 = {"config_overrides": dict(PAPER_AECB)}  # over the base checkpoint's config (the tiny recipe's)
     bridges, bridge_runs, variant_runs = {}, [], []
     for seed in cfg.seeds:
         root = cfg.out / f"seed{seed}"
         recipe_runs.save_base(root / "untrained", seed, towers_seed=cfg.seeds[0], force=cfg.force)
         bridges[seed] = {}
-        for name, stage, steps, wanted, extra in (("vecb", "stage1", cfg.stage1_steps, need_vecb, []),
-                                                  ("aecb", "stage2", cfg.stage2_steps, need_aecb, []),
+        for name, stage, steps, wanted, extra in (("vecb", "stage1", cfg.stage1_steps, need_vecb, {}),
+                                                  ("aecb", "stage2", cfg.stage2_steps, need_aecb, {}),
                                                   ("aecb_eq6", "stage2", cfg.stage2_steps, need_eq6, eq6)):
             if wanted:
                 bridges[seed][name] = root / f"{stage}_{name}"
                 bridge_runs.append(_run(cfg, seed, stage, bridges[seed][name], steps, extra))
         for variant in cfg.variants:
             use_vecb, use_aecb = VARIANTS[variant]
-            overrides = {"use_vecb": use_vecb, "use_aecb": use_aecb, **(PAPER_AECB if variant in EQ6_ONLY else {})}
-            extra = ["--model.config_overrides", json.dumps(overrides), "--eval.loss_before_after", "false"]
+            extra = {**(eq6 if variant in EQ6_ONLY else {}), "loss_before_after": False}
             aecb = "aecb_eq6" if variant in EQ6_ONLY else "aecb"
             for name, source, on in (("vecb", "vecb", use_vecb), ("aecb", aecb, use_aecb)):
-                extra += [f"--bridges.{name}", str(bridges[seed][source]) if on else "null"]
+                extra[name] = str(bridges[seed][source]) if on else "off"  # a bridge is used iff it is given
             variant_runs.append(((variant, seed), _run(cfg, seed, "stage3", root / variant / "stage3",
                                                        cfg.stage3_steps, extra, lr=cfg.stage3_lr)))
     # the first seed's bridges fill the shared feature cache (the towers are the first seed's for every seed), so the
     # others read it instead of extracting the same features side by side
-    first = [r for r in bridge_runs if f"seed {cfg.seeds[0]} " in r[0]]
+    first = [r for r in bridge_runs if f"seed {cfg.seeds[0]} " in r.label]
     recipe_runs.run_stages_parallel(first, cfg.jobs, cfg.force)
     recipe_runs.run_stages_parallel([r for r in bridge_runs if r not in first], cfg.jobs, cfg.force)
     todo = [(key, run) for key, run in variant_runs
-            if not recipe_runs.is_done(run[4].parent / "heldout_eval.json", cfg.force)]
+            if not recipe_runs.is_done(run.out_dir.parent / "heldout_eval.json", cfg.force)]
     recipe_runs.run_stages_parallel([run for _, run in todo], cfg.jobs, cfg.force)
     bar = tqdm(total=len(variant_runs), desc="held-out evaluation", unit="variant")
     for (variant, seed), run in variant_runs:
-        result_file = run[4].parent / "heldout_eval.json"
+        result_file = run.out_dir.parent / "heldout_eval.json"
         if recipe_runs.is_done(result_file, cfg.force):
             results[(variant, seed)] = json.loads(result_file.read_text())
         else:
-            result = evaluate_variant(run[4] / "merged", held, cfg, encoder)
+            result = evaluate_variant(run.out_dir / "merged", held, cfg, encoder)
             write_json(result_file, result)
             results[(variant, seed)] = result
             bar.set_postfix(seed=seed, variant=variant, f1_vis=f"{result['visual_f1']:.2f}")
@@ -293,22 +293,17 @@ def run_ablation(cfg: AblationConfig) -> dict:
 
 def seed_probe(cfg: AblationConfig, seed: int, bridges: dict) -> list[dict]:
     """Table IV rows of one seed (cached in ``seed*/probe.json``): emotion and every cue factor, raw vs bridge."""
-    from training.config_utils import Config
     from training.data.loaders import load_records
     from training.frozen_encoders import FrozenMediaEncoders
     from training.metrics import write_json
-    from training.model_loading import model_section
-    from training.probe import probe_rows
+    from training.probe import ProbeConfig, probe_rows
 
     path = cfg.out / f"seed{seed}" / "probe.json"
     if recipe_runs.is_done(path, cfg.force):
         return json.loads(path.read_text())
-    model_cfg = {k: v for k, v in model_section(base_model=str(cfg.out / f"seed{seed}" / "untrained")).items()
-                 if k != "__section__"}
-    probe_cfg = Config.wrap({"model": model_cfg, "probe": {"C": 1.0, "max_iter": 2000},
-                             "cache": {"dir": str(cfg.out / "feature_cache"), "batch_size": 32, "num_workers": 0,
-                                       "dtype": "float32"}})
-    encoders = FrozenMediaEncoders(probe_cfg.model)
+    probe_cfg = ProbeConfig(base_model=str(cfg.out / f"seed{seed}" / "untrained"),
+                            cache_dir=str(cfg.out / "feature_cache"))
+    encoders = FrozenMediaEncoders(probe_cfg)
     train = load_records(cfg.out / "data" / "train" / "emocue.jsonl")
     test = load_records(cfg.out / "data" / "heldout" / "emocue.jsonl")
     rows = probe_rows(encoders, probe_cfg, train, test, ["emotion", *(f"factors.{f}" for f in VISUAL_FACTORS)],

@@ -77,17 +77,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "for the files (media stored elsewhere)")
     b.add_argument("--out", required=True, help="output folder")
 
-    s = sub.add_parser("synthetic", help="write learnable synthetic clips + EmoCue records")
-    s.add_argument("--out", required=True)
-    s.add_argument("--n", type=int, default=300)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--held-out", type=float, default=0.0, help="fraction also written to emocue_test.jsonl")
-    s.add_argument("--workers", type=int, default=None)
-    s.add_argument("--described-share", type=float, default=1.0,
-                   help="share of records that keep description and cues; the rest are label-only (emotion only)")
-    s.add_argument("--labels-only", action="store_true", help="every record label-only (--described-share 0)")
-    s.add_argument("--partial-cues", type=float, default=0.0, help="chance that a cue occupies only part of the clip "
-                   "(the records then carry per-cue spans; default 0: off)")
+    from training.data.synthetic import add_arguments as add_synthetic_arguments
+
+    add_synthetic_arguments(sub.add_parser("synthetic", help="write learnable synthetic clips + EmoCue records"))
 
     for name, helptext in (("emocue-instruct", "paper §IV stages 1-2: cue inference + consolidation"),
                            ("short-caption", "EmoCue-ShortCaption generation")):
@@ -230,12 +222,7 @@ def _cmd_build(args) -> int:
 def _cmd_synthetic(args) -> int:
     from training.data import synthetic
 
-    argv = ["--out", args.out, "--n", str(args.n), "--seed", str(args.seed), "--held-out", str(args.held_out)]
-    if args.workers is not None:
-        argv += ["--workers", str(args.workers)]
-    argv += ["--described-share", str(0.0 if args.labels_only else args.described_share)]
-    argv += ["--partial-cues", str(args.partial_cues)]
-    return synthetic.main(argv)
+    return synthetic.run(args)
 
 
 def _finish_pipeline(result, out: Path, args, kind: str) -> int:

@@ -1,7 +1,7 @@
 """``xemogpt demo --format json``: the JSON answer format beside the paper's free text, same data, bridges and schedule.
 
 After the text demo (its finished steps are reused), stage 3 is trained once more from the same base and the same
-stage-1/2 bridges with ``data.answer_format: json`` (answers ``{"visual", "audio", "global", "emotion",
+stage-1/2 bridges with ``answer_format: json`` (answers ``{"visual", "audio", "global", "emotion",
 "explanation"}`` built from the EmoCue records), exported to ``checkpoint_json`` (its ``config.json`` records
 ``answer_format: json``), and the held-out clips are described by it in a fresh process with ``xemogpt describe``
 (``predictions_trained_json.jsonl``). ``report/json_vs_text.{md,json}`` compares the two models on:
@@ -32,9 +32,8 @@ STAGE_DIR, CHECKPOINT = "stage3_sft_json", "checkpoint_json"
 def train_json(cfg, base: Path) -> Path:
     """Stage 3 with JSON answers (same bridges and schedule as the text model), exported as a checkpoint."""
     recipe_runs.banner(1, 3, "json stage 3", f"instruction tuning with JSON answers, {cfg.stage3_steps} steps")
-    bridges = ["--bridges.vecb", str(cfg.out / "stage1_vecb"), "--bridges.aecb", str(cfg.out / "stage2_aecb")]
     D._stage(cfg, base, "stage3", cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size,
-             [*bridges, "--data.answer_format", "json"], out_name=STAGE_DIR)
+             {**D.bridges(cfg), "answer_format": "json"}, out_name=STAGE_DIR)
     ckpt = D.step_export(cfg, base, STAGE_DIR, CHECKPOINT)
     recorded = json.loads((ckpt / "config.json").read_text()).get("answer_format")
     if recorded != "json":

@@ -5,10 +5,10 @@ Steps (each prints a banner; finished steps are skipped on a rerun unless ``forc
 1. data      synthetic EmoCue clips: a training split and a held-out split (different seeds, so different clips)
 2. base      the tiny preset (random frozen CLIP/HuBERT towers, random Qwen3) saved as a remote-code checkpoint:
              this is the *untrained* row of the table, and the towers every stage uses
-3. stage 1   VECB pre-training (``training.stage1_vecb.main``, eq.7)
-4. stage 2   AECB pre-training (``training.stage2_aecb.main``, eq.6/8)
-5. stage 3   instruction tuning (``training.stage3_sft.main``: TRL SFTTrainer) from the stage 1/2 bridges
-   stage 4   with ``rl``: GRPO with cue-level rewards from the stage-3 checkpoint (``training.stage4_grpo.main``)
+3. stage 1   VECB pre-training (``training.stage1_vecb.run``, eq.7)
+4. stage 2   AECB pre-training (``training.stage2_aecb.run``, eq.6/8)
+5. stage 3   instruction tuning (``training.stage3_sft.run``: TRL SFTTrainer) from the stage 1/2 bridges
+   stage 4   with ``rl``: GRPO with cue-level rewards from the stage-3 checkpoint (``training.stage4_grpo.run``)
 6. export    the trained model + processor saved with ``save_pretrained`` (safetensors, module files, ``auto_map``)
 7. describe  the checkpoints (stage 4's too with ``rl``) reloaded with ``AutoModel/AutoProcessor.from_pretrained(..., trust_remote_code=True)``
              in a fresh Python process each, describing the held-out clips
@@ -16,8 +16,8 @@ Steps (each prints a banner; finished steps are skipped on a rerun unless ``forc
              ``report/``: table.json, table.md, example.md/.html + frames.png, loss_curves.png, summary.json; the
              trained checkpoints' model cards (``README.md``, held-out figures from table.json as ``model-index``)
 
-The training steps call the very entry points of the real recipe (``main(argv)`` of each stage with its tiny YAML
-config and command-line overrides), only with shorter schedules.
+The training steps call the very entry points of the real recipe (``run(config)`` of each stage, its config built
+from the stage's tiny YAML file and the demo's settings), only with shorter schedules.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from .recipe_runs import ROOT, mark_done as _mark
 
 @dataclass
 class DemoConfig(recipe_runs.RecipeRunConfig):
-    """Sizes, stage 1-3 steps, ``workers``, ``force`` and ``stage_overrides`` ({"stage1": [...argv], ...}):
+    """Sizes, stage 1-3 steps, ``workers``, ``force`` and ``stage_overrides`` ({"stage1": {field: value}, ...}):
     :class:`~xemogpt_cli.recipe_runs.RecipeRunConfig`."""
 
     out: Path = Path("demo_output")
@@ -90,13 +90,13 @@ def _done(path: Path, cfg: DemoConfig) -> bool:
     return recipe_runs.is_done(path, cfg.force)
 
 
-def _stage(cfg: DemoConfig, base: Path, name: str, steps: int, lr, batch, extra=(),
+def _stage(cfg: DemoConfig, base: Path, name: str, steps: int, lr, batch, extra: dict | None = None,
            out_name: str | None = None) -> dict:
-    module, config = recipe_runs.TINY_STAGES[name]
+    module = recipe_runs.TINY_STAGES[name][0]
     out_dir = cfg.out / (out_name or module.rsplit(".", 1)[-1])  # stage1_vecb, ...
-    argv = recipe_runs.stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr, batch)
-    return recipe_runs.run_stage(name, module, config, [*argv, *extra, *cfg.stage_overrides.get(name, [])], out_dir,
-                                 cfg.force)
+    settings = recipe_runs.stage_settings(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr, batch)
+    settings.update(**(extra or {}), **cfg.stage_overrides.get(name, {}))
+    return recipe_runs.run_stage(recipe_runs.StageRun(name, name, recipe_runs.stage_config(name, settings)), cfg.force)
 
 
 # ---------------------------------------------------------------------------------------------------------- steps
@@ -117,14 +117,18 @@ def step_stage2(cfg: DemoConfig, base: Path) -> dict:
 
 
 def step_stage3(cfg: DemoConfig, base: Path) -> dict:
-    bridges = ["--bridges.vecb", str(cfg.out / "stage1_vecb"), "--bridges.aecb", str(cfg.out / "stage2_aecb")]
-    return _stage(cfg, base, "stage3", cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size, bridges)
+    return _stage(cfg, base, "stage3", cfg.stage3_steps, cfg.stage3_lr, cfg.stage3_batch_size, bridges(cfg))
+
+
+def bridges(cfg: DemoConfig) -> dict:
+    """Stage 3's bridges: the demo's stage-1/2 outputs."""
+    return {"vecb": str(cfg.out / "stage1_vecb"), "aecb": str(cfg.out / "stage2_aecb")}
 
 
 def step_stage4(cfg: DemoConfig) -> dict:
     """GRPO from the stage-3 merged checkpoint (its towers, bridges and processor), on the demo's training clips."""
     return _stage(cfg, cfg.out / "stage3_sft" / "merged", "stage4", cfg.stage4_steps, None, None,
-                  ["--data.eval", "null"])
+                  {"eval_file": None})
 
 
 def step_export(cfg: DemoConfig, base: Path, stage_dir: str = "stage3_sft", name: str = "checkpoint") -> Path:
@@ -322,7 +326,7 @@ def step_card(cfg: DemoConfig, systems: dict[str, Path]) -> list[Path]:
         data = earlier_stages(last / "merged") + [{"stage": "report", "name": "held-out set",
                                                     "records": table["num_heldout"], "source": str(heldout)}]
         recipe = {STAGE_LABELS[s]: run_settings(cfg.out / s) for s in stages}
-        recipe.update({"stage configs": ", ".join(f"training/configs/{recipe_runs.TINY_STAGES[s.split('_')[0]][1]}"
+        recipe.update({"stage configs": ", ".join(f"training/configs/{recipe_runs.TINY_STAGES[s.split('_')[0]][2]}"
                                                   for s in stages) + " with the demo's overrides",
                        "synthetic data": f"{cfg.n_train} training / {cfg.n_heldout} held-out clips, seed {cfg.seed}"})
         results = {"dataset": "synthetic EmoCue held-out clips", "dataset_type": "synthetic-emocue",

@@ -49,26 +49,24 @@ def make_data(out: Path, n_train: int, n_heldout: int, train_partial: float, wor
 
 
 def stage_runs(args, seed: int) -> tuple[list, list]:
-    """The bridge runs and the two stage-3 runs of one seed (``(label, module, config, argv, out_dir)``)."""
+    """The bridge runs and the two stage-3 runs of one seed (:class:`~xemogpt_cli.recipe_runs.StageRun`)."""
     root = Path(args.out) / f"seed{seed}"
     recipe_runs.save_base(root / "untrained", seed, towers_seed=args.seeds[0])
     data, cache = Path(args.out) / "default", Path(args.out) / "feature_cache"
     bridges = []
     for stage, steps in (("stage1", args.stage1_steps), ("stage2", args.stage2_steps)):
-        module, config = recipe_runs.TINY_STAGES[stage]
-        argv = recipe_runs.stage_argv(root / "untrained", data, cache, root / stage, steps, seed=seed)
-        bridges.append((f"seed {seed} {stage}", module, config, argv + ["--training.save_strategy", "no"],
-                        root / stage))
-    module, config = recipe_runs.TINY_STAGES["stage3"]
+        settings = recipe_runs.stage_settings(root / "untrained", data, cache, root / stage, steps, seed=seed)
+        bridges.append(recipe_runs.StageRun(f"seed {seed} {stage}", stage,
+                                            recipe_runs.stage_config(stage, {**settings, "save_strategy": "no"})))
     finals = []
     for variant in VARIANTS:
         kind = "partial" if variant == "spans" else "default"
-        argv = recipe_runs.stage_argv(root / "untrained", Path(args.out) / kind, cache, root / variant, args.stage3_steps,
-                                      seed=seed)
-        argv += ["--training.save_strategy", "no", "--bridges.vecb", str(root / "stage1"),
-                 "--bridges.aecb", str(root / "stage2"), "--data.answer_format", "json",
-                 "--data.answer_field", args.answer_field, "--eval.loss_before_after", "false"]
-        finals.append((f"seed {seed} stage3 {variant}", module, config, argv, root / variant))
+        settings = recipe_runs.stage_settings(root / "untrained", Path(args.out) / kind, cache, root / variant,
+                                              args.stage3_steps, seed=seed)
+        settings.update(save_strategy="no", vecb=str(root / "stage1"), aecb=str(root / "stage2"), answer_format="json",
+                        answer_field=args.answer_field, loss_before_after=False)
+        finals.append(recipe_runs.StageRun(f"seed {seed} stage3 {variant}", "stage3",
+                                           recipe_runs.stage_config("stage3", settings)))
     return bridges, finals
 
 
@@ -139,7 +137,8 @@ def run_study(args) -> dict:
     from .grounding_eval import evaluate_model
 
     results = {}
-    for (variant, seed), (label, _, _, _, run_dir) in runs.items():
+    for (variant, seed), run in runs.items():
+        label, run_dir = run.label, run.out_dir
         path = run_dir / "grounding_eval.json"
         if not recipe_runs.is_done(path):
             write_json(path, evaluate_model(run_dir / "merged", out, args))

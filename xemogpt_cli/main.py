@@ -36,20 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
         "build EmoCue data, run the offline demo).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(f"{__package__}.{module_name}")
-        except ModuleNotFoundError as exc:  # a subcommand whose module is not part of this install
-            if exc.name != f"{__package__}.{module_name}":
-                raise
-            continue
-        module.add_parser(subparsers)
+    for module_name in SUBCOMMANDS.values():  # a missing module is a broken install: ImportError, never a skip
+        importlib.import_module(f"{__package__}.{module_name}").add_parser(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "forward_args", False):  # a subcommand whose own parser reads its arguments (convert-official)
+        args.argv = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

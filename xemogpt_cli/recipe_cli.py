@@ -27,12 +27,26 @@ def add_study_options(p: argparse.ArgumentParser, config_class, int_options) -> 
 
 
 def add_stage_args(p: argparse.ArgumentParser, names, example: str) -> None:
-    """``--<name>-args 'ARGS'`` per run name: extra overrides for every run of it (see :func:`stage_overrides`)."""
+    """``--<name>-args 'ARGS'`` per run name: extra settings for every run of it (see :func:`stage_overrides`)."""
     for name in names:
         p.add_argument(f"--{name}-args", default="", metavar="'ARGS'",
                        help=f"extra overrides for every {name} run, e.g. '{example}'")
 
 
-def stage_overrides(args: argparse.Namespace, names) -> dict[str, list[str]]:
-    """The config's ``stage_overrides``: ``{name: the words of --<name>-args}``."""
-    return {name: shlex.split(getattr(args, f"{name}_args")) for name in names}
+def stage_overrides(args: argparse.Namespace, runs: dict[str, str]) -> dict[str, dict]:
+    """The config's ``stage_overrides``: ``{name: the settings --<name>-args gives}`` for each run name of ``runs``
+    (name -> the stage it runs, a key of :data:`~xemogpt_cli.recipe_runs.TINY_STAGES`), checked against that
+    stage's config (an unknown flag is a one-line error naming ``--<name>-args``)."""
+    import importlib
+
+    from training.config_utils import flags_to_dict
+
+    from .recipe_runs import TINY_STAGES
+
+    out = {}
+    for name, stage in runs.items():
+        module, config_class, _ = TINY_STAGES[stage]
+        words = shlex.split(getattr(args, f"{name}_args"))
+        flag = f"--{name.replace('_', '-')}-args"
+        out[name] = flags_to_dict(getattr(importlib.import_module(module), config_class), words, where=flag)
+    return out

@@ -1,6 +1,8 @@
 """Running the training recipe's stages for ``xemogpt demo``, ``xemogpt ablate`` and ``xemogpt rl-study``: their
 shared settings (:class:`RecipeRunConfig`, :class:`SeedStudyConfig`), synthetic data, untrained base checkpoints, and
-stage runs through the stages' own ``main(argv)`` that are skipped when already finished.
+stage runs: each stage's config (``Stage1Config`` … ``Stage4Config``: its tiny YAML file plus the run's overrides)
+handed to the stage's own ``run(config)``, in this process or in worker processes side by side, skipped when already
+finished.
 
 Every step leaves a marker file next to its outputs once it is complete, so rerunning the command that was
 interrupted continues where it stopped and never redoes (or overwrites) finished work unless ``force`` is set.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -17,18 +20,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training" / "configs"
-TINY_STAGES = {  # stage -> (module whose main(argv) runs it, its tiny config in CONFIGS)
-    "stage1": ("training.stage1_vecb", "stage1_tiny.yaml"),
-    "stage2": ("training.stage2_aecb", "stage2_tiny.yaml"),
-    "stage3": ("training.stage3_sft", "stage3_tiny.yaml"),
-    "stage4": ("training.stage4_grpo", "stage4_tiny.yaml"),
+TINY_STAGES = {  # stage -> (module whose run(config) runs it, its config class there, its tiny config in CONFIGS)
+    "stage1": ("training.stage1_vecb", "Stage1Config", "stage1_tiny.yaml"),
+    "stage2": ("training.stage2_aecb", "Stage2Config", "stage2_tiny.yaml"),
+    "stage3": ("training.stage3_sft", "Stage3Config", "stage3_tiny.yaml"),
+    "stage4": ("training.stage4_grpo", "Stage4Config", "stage4_tiny.yaml"),
 }
 
 
 @dataclass
 class RecipeRunConfig:
     """What every run of the recipe on synthetic clips sets (demo, ablate, rl-study): the data sizes, the steps of
-    stages 1-3, data workers, ``force`` (redo finished steps) and extra command-line overrides per stage."""
+    stages 1-3, data workers, ``force`` (redo finished steps) and extra config settings per run name
+    (``stage_overrides``: ``{"stage3": {"learning_rate": 1e-3}}``)."""
 
     n_train: int = 480
     n_heldout: int = 40
@@ -37,7 +41,7 @@ class RecipeRunConfig:
     stage3_steps: int = 500
     workers: int | None = None
     force: bool = False
-    stage_overrides: dict = field(default_factory=dict)  # {"stage1": [...argv], ...}: extra overrides per stage
+    stage_overrides: dict = field(default_factory=dict)  # {"stage1": {field: value}, ...}: extra settings per run
 
     AT_LEAST_ONE = ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps")  # not a field
     MIN_HELDOUT = 1
@@ -128,13 +132,12 @@ def make_data(out: Path, n_train: int, n_heldout: int, seed: int, workers: int |
 
 
 def tiny_config_overrides() -> dict:
-    """``model.config_overrides`` of the tiny stage configs (they agree), so a base model matches the stages."""
-    import yaml
+    """``config_overrides`` of the tiny stage configs (they agree), so a base model matches the stages."""
+    from training.config_utils import read_config_file
 
     found = {}
     for name in ("stage1_tiny.yaml", "stage2_tiny.yaml", "stage3_tiny.yaml"):
-        data = yaml.safe_load((CONFIGS / name).read_text()) or {}
-        found.update((data.get("model") or {}).get("config_overrides") or {})
+        found.update(read_config_file(CONFIGS / name).get("config_overrides") or {})
     return found
 
 
@@ -167,46 +170,54 @@ def save_base(folder: Path, seed: int, towers_seed: int | None = None, force: bo
     return folder
 
 
-def stage_argv(base: Path, data: Path, cache: Path, out_dir: Path, steps: int, lr: float | None = None,
-               batch: int | None = None, seed: int | None = None) -> list[str]:
-    """Command-line overrides of a tiny stage config for a run on ``data/train`` with ``data/heldout`` held out."""
-    tuned = []
-    if lr is not None:
-        tuned += ["--training.learning_rate", str(lr)]
-    if batch is not None:
-        tuned += ["--training.per_device_train_batch_size", str(batch)]
-    if seed is not None:
-        tuned += ["--training.seed", str(seed)]
-    return tuned + [
-        "--model.base_model", str(base),
-        "--data.train", str(data / "train" / "emocue.jsonl"),
-        "--data.eval", str(data / "heldout" / "emocue.jsonl"),
-        "--cache.dir", str(cache),
-        "--training.output_dir", str(out_dir),
-        "--training.max_steps", str(steps),
-        "--training.save_steps", str(max(steps, 1)),
-        "--training.logging_steps", str(max(1, steps // 30)),
-        "--training.disable_tqdm", "false",
-    ]
+@dataclass
+class StageRun:
+    """One stage run of a recipe: its ``label`` (for the log), ``stage`` (a key of :data:`TINY_STAGES`) and
+    ``config`` (that stage's config object, whose ``output_dir`` holds the run)."""
+
+    label: str
+    stage: str
+    config: object
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.config.output_dir)
 
 
-def study_run(cfg: SeedStudyConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str],
-              label: str, lr: float | None = None, base: Path | None = None, stage: str | None = None) -> tuple:
+def stage_config(stage: str, overrides: dict):
+    """The config of ``stage``: its tiny YAML file, then ``overrides`` (field -> value; checked key by key)."""
+    from training.config_utils import build_config
+
+    module, name, config_file = TINY_STAGES[stage]
+    return build_config(getattr(importlib.import_module(module), name), overrides, config_file=CONFIGS / config_file,
+                        where=f"{stage} settings")
+
+
+def stage_settings(base: Path, data: Path, cache: Path, out_dir: Path, steps: int, lr: float | None = None,
+                   batch: int | None = None, seed: int | None = None) -> dict:
+    """Settings of a tiny stage run on ``data/train`` with ``data/heldout`` held out, over the stage's tiny YAML."""
+    tuned = {k: v for k, v in (("learning_rate", lr), ("per_device_train_batch_size", batch), ("seed", seed))
+             if v is not None}
+    return {**tuned, "base_model": str(base), "train_file": str(data / "train" / "emocue.jsonl"),
+            "eval_file": str(data / "heldout" / "emocue.jsonl"), "cache_dir": str(cache), "output_dir": str(out_dir),
+            "max_steps": steps, "save_steps": max(steps, 1), "logging_steps": max(1, steps // 30),
+            "disable_tqdm": False}
+
+
+def study_run(cfg: SeedStudyConfig, seed: int, name: str, out_dir: Path, steps: int, extra: dict,
+              label: str, lr: float | None = None, base: Path | None = None, stage: str | None = None) -> StageRun:
     """One run of ``stage`` (default ``name``) for ``seed`` of a seed study, from ``base`` (default: the seed's
     untrained base) on the study's data and feature cache, with no intermediate checkpoints; ``extra`` and
-    ``cfg.stage_overrides[name]`` are added to its overrides. Returned as ``(label, module, config, argv, out_dir)``
-    for :func:`run_stage` or :func:`run_stages_parallel`."""
-    module, config = TINY_STAGES[stage or name]
+    ``cfg.stage_overrides[name]`` are added to its settings. For :func:`run_stage` or :func:`run_stages_parallel`."""
     base = base or cfg.out / f"seed{seed}" / "untrained"
-    argv = stage_argv(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr=lr, seed=seed)
-    argv += ["--training.save_strategy", "no", *extra, *cfg.stage_overrides.get(name, [])]
-    return label, module, config, argv, out_dir
+    settings = stage_settings(base, cfg.out / "data", cfg.out / "feature_cache", out_dir, steps, lr=lr, seed=seed)
+    settings.update(save_strategy="no", **extra, **cfg.stage_overrides.get(name, {}))
+    return StageRun(label, stage or name, stage_config(stage or name, settings))
 
 
 def study_stage(cfg: SeedStudyConfig, *args, **kwargs) -> dict:
     """:func:`study_run` run in this process (skipped when already finished)."""
-    label, module, config, argv, out_dir = study_run(cfg, *args, **kwargs)
-    return run_stage(label, module, config, argv, out_dir, cfg.force)
+    return run_stage(study_run(cfg, *args, **kwargs), cfg.force)
 
 
 def _finished(label: str, out_dir: Path, force: bool) -> dict | None:
@@ -219,52 +230,66 @@ def _finished(label: str, out_dir: Path, force: bool) -> dict | None:
     return None
 
 
-def run_stage(label: str, module: str, config: str, argv: list[str], out_dir: Path, force: bool = False) -> dict:
-    """``module.main(["--config", CONFIGS/config, *argv])`` unless ``out_dir`` holds a finished run of it."""
-    done = _finished(label, out_dir, force)
+def run_stage(run: StageRun, force: bool = False) -> dict:
+    """``run(config)`` of the run's stage in this process, unless its ``out_dir`` holds a finished run of it."""
+    done = _finished(run.label, run.out_dir, force)
     if done is not None:
         return done
-    marker = out_dir / "RUN_DONE"
-    argv = ["--config", str(CONFIGS / config), *argv]
-    print(f"  python -m {module} " + " ".join(argv), flush=True)
-    figures = importlib.import_module(module).main(argv)
-    marker.write_text("ok\n")
-    return figures if isinstance(figures, dict) else json.loads((out_dir / "metrics.json").read_text())
+    module = TINY_STAGES[run.stage][0]
+    print(f"  {run.label}: {module}.run({type(run.config).__name__}) -> {run.out_dir}", flush=True)
+    figures = importlib.import_module(module).run(run.config)
+    (run.out_dir / "RUN_DONE").write_text("ok\n")
+    return figures
 
 
-def run_stages_parallel(runs: list[tuple], jobs: int, force: bool = False) -> list[dict]:
-    """Several stage runs ``(label, module, config, argv, out_dir)`` side by side, at most ``jobs`` at once, each in
-    its own ``python -m module`` process with one compute thread (the tiny stages are fastest on one thread, so two
-    runs use two cores); each run's output goes to ``out_dir/train.log``. Finished runs are skipped. Returns each
-    run's figures, in order; a failed run stops with a line naming its log."""
-    import os
-    import subprocess
+def _worker(module: str, config, log: str) -> None:
+    """A worker process: ``module.run(config)`` with its output (Python's and the libraries') in ``log``."""
     import sys
+    import traceback
+
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    with open(log, "w") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)
+        try:
+            importlib.import_module(module).run(config)
+        except BaseException:
+            traceback.print_exc()
+            sys.stdout.flush()
+            os._exit(1)
+    sys.stdout.flush()
+
+
+def run_stages_parallel(runs: list[StageRun], jobs: int, force: bool = False) -> list[dict]:
+    """Several stage runs side by side, at most ``jobs`` at once, each ``run(config)`` in a worker process of its own
+    (the config object is handed over pickled) with one compute thread (the tiny stages are fastest on one thread,
+    so two runs use two cores); each run's output goes to ``out_dir/train.log``. Finished runs are skipped. Returns
+    each run's figures, in order; a failed run stops with a line naming its log."""
+    import multiprocessing
     from concurrent.futures import ThreadPoolExecutor
 
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)  # this checkout's packages
-    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch / thread state
 
-    def one(run: tuple) -> dict:
-        label, module, config, argv, out_dir = run
-        done = _finished(label, out_dir, force)
+    def one(run: StageRun) -> dict:
+        done = _finished(run.label, run.out_dir, force)
         if done is not None:
             return done
-        out_dir.mkdir(parents=True, exist_ok=True)
-        log = out_dir / "train.log"
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        log = run.out_dir / "train.log"
         t = time.perf_counter()
-        print(f"  {label}: python -m {module} (log: {log})", flush=True)
-        with open(log, "w") as fh:
-            code = subprocess.call([sys.executable, "-m", module, "--config", str(CONFIGS / config), *argv,
-                                    "--runtime.torch_threads", "1", "--training.disable_tqdm", "true"],
-                                   stdout=fh, stderr=subprocess.STDOUT, env=env)
-        if code != 0:
+        print(f"  {run.label}: {TINY_STAGES[run.stage][0]}.run in a worker process (log: {log})", flush=True)
+        config = run.config
+        config.torch_threads, config.disable_tqdm = 1, True
+        process = spawn.Process(target=_worker, args=(TINY_STAGES[run.stage][0], config, str(log)))
+        process.start()
+        process.join()
+        if process.exitcode != 0:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-            raise RuntimeError(f"{label} failed (exit {code}); see {log}: {tail[0]}")
-        (out_dir / "RUN_DONE").write_text("ok\n")
-        print(f"  {label}: finished in {time.perf_counter() - t:.0f} s", flush=True)
-        return json.loads((out_dir / "metrics.json").read_text())
+            raise RuntimeError(f"{run.label} failed (exit {process.exitcode}); see {log}: {tail[0]}")
+        (run.out_dir / "RUN_DONE").write_text("ok\n")
+        print(f"  {run.label}: finished in {time.perf_counter() - t:.0f} s", flush=True)
+        return json.loads((run.out_dir / "metrics.json").read_text())
 
     with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
         return list(pool.map(one, runs))

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import recipe_runs
 from .ablation import _mean_std, _pm, evaluate_variant
-from .rl_study import examples_text, per_factor_table, text_shape
+from .rl_study import CONTINUED, GRPO_SETTINGS, examples_text, per_factor_table, stage_bridges, text_shape
 
 SYSTEMS = ("sft", "sft_labels", "grpo_labels")
 LABELS = {"sft": "(a) SFT on the described clips", "sft_labels": "(b) (a) + SFT on label-only clips (templated)",
@@ -135,24 +135,21 @@ def train_seed(cfg: LabelStudyConfig, seed: int) -> dict[str, dict]:
     """Stages 1-2, (a), (c) and (b) of one seed; returns each run's figures."""
     root, data = cfg.out / f"seed{seed}", cfg.out / "data"
     recipe_runs.save_base(root / "untrained", seed, towers_seed=cfg.seeds[0], force=cfg.force)
-    runs = {"stage1": _stage(cfg, seed, "stage1", root / "stage1_vecb", cfg.stage1_steps, []),
-            "stage2": _stage(cfg, seed, "stage2", root / "stage2_aecb", cfg.stage2_steps, [])}
+    runs = {"stage1": _stage(cfg, seed, "stage1", root / "stage1_vecb", cfg.stage1_steps, {}),
+            "stage2": _stage(cfg, seed, "stage2", root / "stage2_aecb", cfg.stage2_steps, {})}
     runs["sft"] = _stage(cfg, seed, "sft", root / "sft", cfg.stage3_steps,
-                         ["--bridges.vecb", str(root / "stage1_vecb"), "--bridges.aecb", str(root / "stage2_aecb"),
-                          "--eval.loss_before_after", "false"], stage="stage3")
+                         {**stage_bridges(root), "loss_before_after": False}, stage="stage3")
     merged = root / "sft" / "merged"
     runs["grpo_labels"] = _stage(cfg, seed, "grpo_labels", root / "grpo_labels", cfg.stage4_steps,
-                                 ["--data.train", str(data / "labels" / "emocue.jsonl"), "--data.eval", "null",
-                                  "--training.log_completions", "true", "--training.num_completions_to_print", "0"],
+                                 {**GRPO_SETTINGS, "train_file": str(data / "labels" / "emocue.jsonl")},
                                  base=merged, stage="stage4")
     steps = cfg.sft_labels_steps
     if steps is None:  # (c)'s training time at (a)'s speed
         per_step = runs["sft"]["train_runtime_s"] / max(1, runs["sft"]["global_step"])
         steps = max(1, round(runs["grpo_labels"]["train_runtime_s"] / per_step))
     runs["sft_labels"] = _stage(cfg, seed, "sft_labels", root / "sft_labels", steps,
-                                ["--data.train", str(data / "sft_labels" / "emocue.jsonl"),
-                                 "--bridges.vecb", "null", "--bridges.aecb", "null", "--bridges.allow_random", "true",
-                                 "--eval.loss_before_after", "false"], base=merged, stage="stage3")
+                                {**CONTINUED, "train_file": str(data / "sft_labels" / "emocue.jsonl")}, base=merged,
+                                stage="stage3")
     return runs
 
 

@@ -34,7 +34,7 @@ FIGURES = ("emocue360_mean", "visual_f1", "audio_f1", "global_f1")
 @dataclass
 class RLStudyConfig(recipe_runs.SeedStudyConfig):
     """Sizes, steps, seeds and the rest: :class:`~xemogpt_cli.recipe_runs.SeedStudyConfig` (``stage_overrides``:
-    {"stage3": [...], "stage4": [...], "control": [...]})."""
+    {"stage3": {field: value}, "stage4": {...}, "control": {...}})."""
 
     out: Path = Path("rl_study_output")
     stage4_steps: int = 150
@@ -49,33 +49,37 @@ class RLStudyConfig(recipe_runs.SeedStudyConfig):
 
 
 # ------------------------------------------------------------------------------------------------------------ runs
-def _stage(cfg: RLStudyConfig, seed: int, name: str, out_dir: Path, steps: int, extra: list[str],
+def _stage(cfg: RLStudyConfig, seed: int, name: str, out_dir: Path, steps: int, extra: dict,
            base: Path | None = None) -> dict:
     """The control continues stage 3: the stage-3 module and config, its own overrides."""
     return recipe_runs.study_stage(cfg, seed, name, out_dir, steps, extra, f"seed {seed} {name}", base=base,
                                    stage="stage3" if name == "control" else name)
 
 
+GRPO_SETTINGS = {"eval_file": None, "log_completions": True, "num_completions_to_print": 0}
+CONTINUED = {"vecb": None, "aecb": None, "loss_before_after": False}  # stage 3 from base_model with its own bridges
+
+
+def stage_bridges(root: Path) -> dict:
+    """Stage 3's bridges: the stage-1/2 outputs of a seed's folder."""
+    return {"vecb": str(root / "stage1_vecb"), "aecb": str(root / "stage2_aecb")}
+
+
 def train_seed(cfg: RLStudyConfig, seed: int) -> dict[str, dict]:
     """Stages 1-3, stage 4 and the control of one seed; returns each run's figures."""
     root = cfg.out / f"seed{seed}"
     recipe_runs.save_base(root / "untrained", seed, towers_seed=cfg.seeds[0], force=cfg.force)
-    runs = {"stage1": _stage(cfg, seed, "stage1", root / "stage1_vecb", cfg.stage1_steps, []),
-            "stage2": _stage(cfg, seed, "stage2", root / "stage2_aecb", cfg.stage2_steps, [])}
+    runs = {"stage1": _stage(cfg, seed, "stage1", root / "stage1_vecb", cfg.stage1_steps, {}),
+            "stage2": _stage(cfg, seed, "stage2", root / "stage2_aecb", cfg.stage2_steps, {})}
     runs["stage3"] = _stage(cfg, seed, "stage3", root / "stage3_sft", cfg.stage3_steps,
-                            ["--bridges.vecb", str(root / "stage1_vecb"), "--bridges.aecb", str(root / "stage2_aecb"),
-                             "--eval.loss_before_after", "false"])
+                            {**stage_bridges(root), "loss_before_after": False})
     merged = root / "stage3_sft" / "merged"
-    runs["stage4"] = _stage(cfg, seed, "stage4", root / "stage4_grpo", cfg.stage4_steps,
-                            ["--data.eval", "null", "--training.log_completions", "true",
-                             "--training.num_completions_to_print", "0"], base=merged)
+    runs["stage4"] = _stage(cfg, seed, "stage4", root / "stage4_grpo", cfg.stage4_steps, GRPO_SETTINGS, base=merged)
     budget = cfg.control_seconds or runs["stage4"]["train_runtime_s"]
     per_step = runs["stage3"]["train_runtime_s"] / max(1, runs["stage3"]["global_step"])
     control_steps = max(1, round(budget / per_step))
     # the stage-3 recipe continued: a fresh adapter on the stage-3 checkpoint (its bridges come with it)
-    runs["control"] = _stage(cfg, seed, "control", root / "control_sft", control_steps,
-                             ["--bridges.vecb", "null", "--bridges.aecb", "null", "--bridges.allow_random", "true",
-                              "--eval.loss_before_after", "false"], base=merged)
+    runs["control"] = _stage(cfg, seed, "control", root / "control_sft", control_steps, CONTINUED, base=merged)
     runs["control"]["budget_s"] = budget
     return runs
 

@@ -11,8 +11,9 @@ import argparse
 INT_OPTIONS = ("n_train", "n_heldout", "stage1_steps", "stage2_steps", "stage3_steps", "stage4_steps",
                "max_new_tokens", "num_examples")
 LABEL_INT_OPTIONS = ("n_labels", "sft_labels_steps")
-RUNS = ("stage3", "stage4", "control")
-LABEL_RUNS = ("stage1", "stage2", "sft", "sft_labels", "grpo_labels")
+RUNS = {"stage3": "stage3", "stage4": "stage4", "control": "stage3"}  # run name -> the stage it runs
+LABEL_RUNS = {"stage1": "stage1", "stage2": "stage2", "sft": "stage3", "sft_labels": "stage3",
+              "grpo_labels": "stage4"}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -46,9 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--control-seconds", type=float, default=None,
                    help="training time of the control (default: stage 4's measured training time; not --labels)")
     p.add_argument("--force", action="store_true", help="redo every step even when its outputs exist")
-    for name in dict.fromkeys(RUNS + LABEL_RUNS):
+    for name in {**RUNS, **LABEL_RUNS}:
         p.add_argument(f"--{name.replace('_', '-')}-args", default="", metavar="'ARGS'",
-                       help=f"extra overrides for every {name} run, e.g. '--training.learning_rate 1e-4'"
+                       help=f"extra settings for every {name} run, e.g. '--learning_rate 1e-4'"
                             + (" (--labels)" if name not in RUNS else ""))
     p.set_defaults(func=run)
     return p

@@ -44,8 +44,8 @@ that share of the records keeps its description and the rest keep only the ``emo
 The clips, the factors, the emotion and every phrasing are drawn exactly as without the option (the same seed
 gives the same media and labels); only the text fields of the label-only records are dropped when written.
 
-Partial-clip cues (off by default): with ``partial_cues > 0`` (``--partial-cues P``) a mouth, brow, head or voice cue
-may occupy only part of the clip and the records carry per-cue ``spans`` (:mod:`training.data.synthetic_spans`).
+Partial-clip cues (off by default, ``--partial-cues P``): cues may occupy part of the clip, the records carry ``spans``
+(:mod:`training.data.synthetic_spans`).
 
 ``out_dir/emocue.jsonl`` holds the records with media paths relative to ``out_dir`` (the loaders resolve them);
 each record also carries a ``factors`` dict (the ground-truth factor values, ``""`` for absent ones).
@@ -62,8 +62,8 @@ from typing import Sequence
 import numpy as np
 
 from .media_writer import write_audio, write_mp4
-from .synthetic_media import NOISE_FLOOR, SAMPLE_RATE, render_audio, render_frames
-from .synthetic_spans import VOICE, draw_partial, frame_factors, place_voice, record_spans
+from .synthetic_media import SAMPLE_RATE, render_frames
+from .synthetic_spans import VOICE, draw_partial, frame_factors, record_spans, voice_audio
 from .schema import MODALITY_AUDIO, MODALITY_MULTIMODAL, MODALITY_VISUAL
 
 # ----------------------------------------------------------------------------------------------------------- factors
@@ -308,19 +308,13 @@ def _make_one(args) -> dict:
     }
     seconds = num_frames / fps
     media_rng = np.random.default_rng([seed, index, 1])
-    partial, per_frame = {}, None
+    partial = draw_partial(factors, names, tuple(AUDIO_FACTORS), partial_cues,
+                           np.random.default_rng([seed, index, 3]), seconds) if partial_cues > 0 else {}
     if partial_cues > 0:  # off by default: the default clips are drawn and rendered exactly as without the option
-        partial = draw_partial(factors, names, tuple(AUDIO_FACTORS), partial_cues,
-                               np.random.default_rng([seed, index, 3]), seconds)
         record["spans"] = record_spans(text["cues"], names, tuple(VISUAL_FACTORS), tuple(AUDIO_FACTORS), partial,
                                        seconds)
-        per_frame = frame_factors(factors, partial, num_frames, fps) if partial else None
-    voice = partial.get(VOICE)
-
-    def sound():
-        heard = render_audio(factors, media_rng, voice[1] - voice[0] if voice else seconds)
-        return place_voice(heard, voice, media_rng, NOISE_FLOOR, SAMPLE_RATE, seconds)
-
+    per_frame = frame_factors(factors, partial, num_frames, fps) if partial else None
+    sound = lambda: voice_audio(factors, partial.get(VOICE), media_rng, seconds)  # noqa: E731
     if modality == MODALITY_AUDIO:
         rel = f"clips/{rid}.wav"
         write_audio(Path(out_dir) / rel, sound(), SAMPLE_RATE)
@@ -398,35 +392,43 @@ def split_train_heldout(dataset, held_out: float | int = 0.2, seed: int = 0):
     return dataset.train_test_split(test_size=held_out, seed=seed, shuffle=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``xemogpt data synthetic --out DIR --n N --seed S [--held-out F]``."""
-    parser = argparse.ArgumentParser(prog="xemogpt data synthetic", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="output folder (emocue.jsonl + clips/)")
-    parser.add_argument("--n", type=int, default=300, help="number of clips")
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of ``xemogpt data synthetic`` (also ``python -m training.data.synthetic``): one definition."""
+    parser.add_argument("--out", required=True, help="output folder: emocue.jsonl (all records), "
+                        "emocue_train.jsonl + emocue_test.jsonl (the split the tiny stage configs read), clips/")
+    parser.add_argument("--n", type=int, default=300, help="number of clips (default 300)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--held-out", type=float, default=0.0, help="fraction written to emocue_test.jsonl (0: none)")
+    parser.add_argument("--held-out", type=float, default=0.2,
+                        help="share of the clips written to emocue_test.jsonl, the rest to emocue_train.jsonl "
+                        "(default 0.2; 0 writes emocue.jsonl only)")
     parser.add_argument("--modality-mix", type=float, nargs=3, default=(0.6, 0.2, 0.2),
-                        metavar=("MULTIMODAL", "VISUAL", "AUDIO"))
-    parser.add_argument("--size", type=int, default=112)
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=None)
+                        metavar=("MULTIMODAL", "VISUAL", "AUDIO"), help="weights of the records' modalities")
+    parser.add_argument("--size", type=int, default=112, help="frame size in pixels (even; default 112)")
+    parser.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    parser.add_argument("--workers", type=int, default=None, help="rendering processes (default: up to 2)")
     parser.add_argument("--described-share", type=float, default=1.0,
                         help="share of records that keep description and cues; the rest are label-only (default 1)")
     parser.add_argument("--labels-only", action="store_true", help="every record label-only (--described-share 0)")
     parser.add_argument("--partial-cues", type=float, default=0.0,
                         help="chance that a cue occupies only part of the clip; records then carry per-cue spans "
                              "(default 0: off, the default clips)")
-    args = parser.parse_args(argv)
-    if args.labels_only:
-        args.described_share = 0.0
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the clips and records that :func:`add_arguments`' options describe; print where and how fast."""
     import time
 
+    if not 0.0 <= args.held_out < 1.0:
+        raise ValueError(f"--held-out must be within [0, 1), got {args.held_out}")
+    described_share = 0.0 if args.labels_only else args.described_share
     start = time.perf_counter()
     ds = make_synthetic(args.out, args.n, args.seed, modality_mix=args.modality_mix, size=args.size,
-                        num_frames=args.frames, workers=args.workers, described_share=args.described_share,
+                        num_frames=args.frames, workers=args.workers, described_share=described_share,
                         partial_cues=args.partial_cues)
     elapsed = time.perf_counter() - start
     out = Path(args.out)
+    written = ["emocue.jsonl"]
     if args.held_out > 0:
         records = [json.loads(line) for line in open(out / "emocue.jsonl", encoding="utf-8")]
         split = split_train_heldout(datasets_from_records(records, args.partial_cues > 0), args.held_out, args.seed)
@@ -434,8 +436,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(out / f"emocue_{name}.jsonl", "w", encoding="utf-8") as f:
                 for r in part:
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    print(f"wrote {len(ds)} clips to {out} in {elapsed:.1f} s ({len(ds) / max(elapsed, 1e-9):.1f} clips/s)")
+            written.append(f"emocue_{name}.jsonl ({len(part)})")
+    print(f"wrote {len(ds)} clips to {out} in {elapsed:.1f} s ({len(ds) / max(elapsed, 1e-9):.1f} clips/s): "
+          + ", ".join(written))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m training.data.synthetic`` = ``xemogpt data synthetic``."""
+    parser = argparse.ArgumentParser(prog="xemogpt data synthetic", description=__doc__.split("\n")[0])
+    return run(add_arguments(parser).parse_args(argv))
 
 
 def datasets_from_records(records: list[dict], spans: bool = False):

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..linear_probe import linear_probe, majority_accuracy
 from .synthetic import ALL_FACTORS, AUDIO_FACTORS, GLOBAL_FACTORS, VISUAL_FACTORS, make_synthetic
 
 VISION_SELECTS = ("cls", "patch_mean", "cls_patch_mean")
@@ -191,21 +192,10 @@ def pool(seq: np.ndarray, how: str) -> np.ndarray:
 
 
 def probe_accuracy(x_train, y_train, x_test, y_test) -> float:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+    """Accuracy of :func:`training.linear_probe.linear_probe` (NaN when the training split has one class)."""
     if len(set(y_train)) < 2:
         return float("nan")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=1.0))
-    clf.fit(x_train, y_train)
-    return float((clf.predict(x_test) == np.asarray(y_test)).mean())
-
-
-def chance(y_train, y_test) -> float:
-    """Accuracy of always predicting the training majority class."""
-    values, counts = np.unique(np.asarray(y_train), return_counts=True)
-    return float((np.asarray(y_test) == values[counts.argmax()]).mean())
+    return float((linear_probe(x_train, y_train, x_test) == np.asarray(y_test)).mean())
 
 
 def run_probe(
@@ -237,7 +227,7 @@ def run_probe(
                     for f in vis_factors:
                         ytr, yte = [r[f] for r in train["factors"]], [r[f] for r in test["factors"]]
                         rows.append(dict(factor=f, modality="video", feature=select, pooling=how,
-                                         accuracy=probe_accuracy(xtr, ytr, xte, yte), chance=chance(ytr, yte),
+                                         accuracy=probe_accuracy(xtr, ytr, xte, yte), chance=majority_accuracy(ytr, yte),
                                          n_classes=len(ALL_FACTORS[f])))
         if aud_factors:
             atr = audio_sequences(train["video"], project_loaders=project_loaders)
@@ -247,7 +237,7 @@ def run_probe(
                 for f in aud_factors:
                     ytr, yte = [r[f] for r in train["factors"]], [r[f] for r in test["factors"]]
                     rows.append(dict(factor=f, modality="audio", feature="hubert_frames", pooling=how,
-                                     accuracy=probe_accuracy(xtr, ytr, xte, yte), chance=chance(ytr, yte),
+                                     accuracy=probe_accuracy(xtr, ytr, xte, yte), chance=majority_accuracy(ytr, yte),
                                      n_classes=len(ALL_FACTORS[f])))
     return rows
 

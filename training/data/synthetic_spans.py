@@ -69,6 +69,16 @@ def place_voice(audio: np.ndarray, span: tuple[float, float] | None, rng: np.ran
     return out
 
 
+def voice_audio(factors: dict[str, str], span: tuple[float, float] | None, rng: np.random.Generator,
+                seconds: float) -> np.ndarray:
+    """The clip's sound: the voice over the whole clip (``span`` None: exactly the default rendering), else the voice
+    rendered for the span's length and heard only inside it."""
+    from .synthetic_media import NOISE_FLOOR, SAMPLE_RATE, render_audio
+
+    heard = render_audio(factors, rng, span[1] - span[0] if span else seconds)
+    return place_voice(heard, span, rng, NOISE_FLOOR, SAMPLE_RATE, seconds)
+
+
 def record_spans(cues: dict, names: tuple[str, ...], visual_names: tuple[str, ...], audio_names: tuple[str, ...],
                  partial: dict[str, tuple[float, float]], seconds: float) -> dict:
     """The ``spans`` field: every visual and audio cue with its span (``[0, seconds]`` when it lasts the whole clip).

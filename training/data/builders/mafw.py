@@ -91,7 +91,18 @@ def mafw_label(value, where) -> str | None:
     return ", ".join(dict.fromkeys(names))
 
 
+# What MAFW's caption splits hold for a clip without a caption (its README: neutral clips carry none, shown as "-")
+NO_CAPTION = ("-", "--", "—", "n/a", "none")
+
+
+def _caption(text: str) -> str:
+    """A caption cell's text; "" for an empty cell or a no-caption mark (:data:`NO_CAPTION`)."""
+    text = clean_text(text)
+    return "" if text.lower() in NO_CAPTION else text
+
+
 def _check_language(text: str, language: str, where: str, column: str):
+    text = _caption(text)
     if text and is_mostly_chinese(text) != (language == "zh"):
         found = "Chinese" if language == "en" else "non-Chinese"
         raise FormatError(f"{where}: the {column} column holds {found} text ({text[:40]!r}); expected "
@@ -114,7 +125,7 @@ def _from_header(table: Table, role: str, language: str) -> list[Row]:
     for i, r in enumerate(table.rows):
         if not clean_name(r[ncol]):
             continue
-        caps = {lang: clean_text(r[col]) for lang, col in cols.items() if col}
+        caps = {lang: _caption(r[col]) for lang, col in cols.items() if col}
         for lang, text in caps.items():
             _check_language(text, lang, table.where(i), cols[lang])
         rows.append((clip_name(r[ncol]), mafw_label(r[lcol], table.where(i)) if lcol else "", caps))
@@ -125,8 +136,8 @@ def _from_headerless(table: Table, role: str, language: str) -> list[Row]:
     n = len(table.rows[0])
     rows = []
     for i, fields in enumerate(table.rows):
-        if table.unit == "row":  # a spreadsheet drops empty trailing cells
-            fields = fields + [""] * (n - len(fields))
+        if table.unit == "row" or (n == 4 and len(fields) == 2):  # a spreadsheet drops empty trailing cells; a
+            fields = fields + [""] * (n - len(fields))           # caption split's clip without caption may too
         if len(fields) != n:
             raise FormatError(f"{table.where(i)} has {len(fields)} fields where the first line has {n} "
                               f"(a tab inside a caption, or a missing one?); "
@@ -136,7 +147,7 @@ def _from_headerless(table: Table, role: str, language: str) -> list[Row]:
             rows.append((clip_name(fields[0]), mafw_label(fields[1], where), {}))
         elif n == 2:  # clip<TAB>caption: one language, which must be the one asked for
             _check_language(fields[1], language, where, f"caption (for --language {language})")
-            rows.append((clip_name(fields[0]), "", {language: clean_text(fields[1])}))
+            rows.append((clip_name(fields[0]), "", {language: _caption(fields[1])}))
         elif n in (3, 4):
             if n == 3 and role == "labels":
                 raise FormatError(f"{where}: looks like descriptive_text (clip, Chinese, English) and holds no "
@@ -145,7 +156,7 @@ def _from_headerless(table: Table, role: str, language: str) -> list[Row]:
             _check_language(zh, "zh", where, f"Chinese (field {n - 1})")
             _check_language(en, "en", where, f"English (field {n})")
             label = mafw_label(fields[1], where) if n == 4 and role == "labels" else ""
-            rows.append((clip_name(fields[0]), label, {"zh": clean_text(zh), "en": clean_text(en)}))
+            rows.append((clip_name(fields[0]), label, {"zh": _caption(zh), "en": _caption(en)}))
         else:
             raise FormatError(f"{where} has {n} fields; {_CAPTION_LAYOUTS if role == 'captions' else _LAYOUTS}")
     return rows
@@ -186,7 +197,8 @@ def build_mafw(csv=None, media_dir=None, audio_dir=None, skip_missing=False, cap
                require_media=True, modality="visual", label_only=False, **_unused) -> BuildResult:
     """Build records from MAFW label file(s) and, optionally, a caption file (any layout of the module docstring);
     ``label_only``: a clip without a caption gets an empty description (a label-only record) instead of a sentence
-    stating its label."""
+    stating its label; in a caption split or with a caption file, clips without a caption (an empty cell or a
+    :data:`NO_CAPTION` mark: MAFW's neutral clips) are always label-only."""
     if language not in ("en", "zh"):
         raise ValueError(f"mafw: language must be 'en' or 'zh', got {language!r}")
     paths = as_path_list(csv)
@@ -195,7 +207,10 @@ def build_mafw(csv=None, media_dir=None, audio_dir=None, skip_missing=False, cap
     caps = {clip: c for clip, _, c in read_mafw(captions, "captions", language)} if captions else {}
     sink = RecordSink("mafw", MediaPolicy(media_dir, audio_dir, skip_missing, require_media), paths[0])
     for path in paths:
-        for name, emotion, own_caps in read_mafw(path, "labels", language):
+        rows = read_mafw(path, "labels", language)
+        # in a caption split (or with a caption file) a clip without a caption (MAFW: the neutral ones) is label-only
+        no_caption_label_only = label_only or bool(caps) or any(own_caps for _, _, own_caps in rows)
+        for name, emotion, own_caps in rows:
             if emotion is None:
                 sink.empty()
                 continue
@@ -205,6 +220,7 @@ def build_mafw(csv=None, media_dir=None, audio_dir=None, skip_missing=False, cap
                 continue
             audio = sink.audio(name, required=False) if modality != "visual" else None
             sink.add(make_record(name, video=video, audio=audio, emotion=emotion,
-                                 description=caption or ("" if label_only else label_placeholder(emotion, modality)),
+                                 description=caption or ("" if no_caption_label_only
+                                                           else label_placeholder(emotion, modality)),
                                  cues={"visual": split_sentences(caption)}, modality=modality))
     return sink.result()

@@ -21,7 +21,8 @@ answer the checkpoint was instruction-tuned to write (``config.answer_format``) 
 
 Each result: ``clip``, ``video`` / ``audio`` (the files fed), ``subtitle``, ``modality`` (what was fed), ``start`` /
 ``end`` (the window, None for the whole clip), ``explanation``, ``emotion`` and ``cues`` (the JSON answer's own;
-None for text checkpoints), ``answer_format``, ``raw`` (JSON answers: the generated text), ``invalid_json`` /
+None for text checkpoints), ``spans`` (the time spans the JSON answer gave its cues, ``{dimension: [{"cue", "start",
+"end"}]}`` in seconds of the clip; None when it gave none), ``answer_format``, ``raw`` (JSON answers: the generated text), ``invalid_json`` /
 ``json_error``, ``truncated`` (generation stopped at ``max_new_tokens`` before the answer ended) and ``error`` (None,
 or the one-line reason this clip could not be described; a single clip that fails raises it instead).
 
@@ -135,7 +136,8 @@ class Prefetched:
                 return
             put((False, None))
 
-        threading.Thread(target=work, name="xemogpt-pipeline-prefetch", daemon=True).start()
+        worker = threading.Thread(target=work, name="xemogpt-pipeline-prefetch", daemon=True)
+        worker.start()
         try:
             while True:
                 ok, batch = ahead.get()
@@ -146,8 +148,9 @@ class Prefetched:
                     return
                 else:
                     raise batch
-        finally:
+        finally:  # the helper ends its batch and stops: no thread is left decoding when the process exits
             stop.set()
+            worker.join(timeout=60)
 
 
 class XEmoGPTPipeline(ChunkPipeline):
@@ -382,7 +385,7 @@ class XEmoGPTPipeline(ChunkPipeline):
             "subtitle": chunk.get("subtitle", ""), "modality": chunk.get("modality"), "start": chunk.get("start"),
             "end": chunk.get("end"), "explanation": parsed.explanation if parsed else None,
             "emotion": parsed.emotion if parsed else None, "cues": parsed.cues if parsed else None,
-            "answer_format": fmt, "raw": answer[0] if answer is not None and fmt != "text" else None,
+            "spans": parsed.spans if parsed else None, "answer_format": fmt, "raw": answer[0] if answer is not None and fmt != "text" else None,
             "invalid_json": bool(parsed and parsed.invalid_json), "json_error": parsed.json_error if parsed else None,
             "truncated": bool(answer and answer[1]), "error": chunk.get("error"),
         }

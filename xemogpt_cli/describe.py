@@ -56,6 +56,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's; "
                    "1 is fastest for the tiny preset, as in the stages' runtime.torch_threads)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--spans", choices=["model", "attention"], default="model",
+                   help="per-cue time spans: those the model writes in a JSON answer (model, the default) or, for any "
+                        "checkpoint, the attention of each cue's tokens onto the frame/audio tokens (attention; "
+                        "xemogpt_cli/grounding.py)")
     p.set_defaults(func=run)
     return p
 
@@ -120,6 +124,7 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     device = args.device or (str(state.device) if state is not None else "cpu")
     describer = Describer(name, device=device, max_new_tokens=max_new_tokens, decoding=args.decoding)
+    describer.span_method = args.spans  # read by describe_run when a clip is described (--spans attention)
     if args.segment and args.segment > describer.processor.max_audio_seconds and main:
         print(f"xemogpt describe: note: the audio of each {args.segment:g} s window is cut to its first "
               f"{describer.processor.max_audio_seconds:g} s (the processor's max_audio_seconds)", file=sys.stderr)

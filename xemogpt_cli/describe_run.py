@@ -116,8 +116,15 @@ class Runner:
         results = iter(self.describer.pipeline(good, batch_size=batch_size, **self.describer.params))
         name, fmt = self.describer.name, self.describer.answer_format
         for start in range(0, len(jobs), batch_size):
-            yield [P.record(job, name, fmt, error=x) if isinstance(x, str) else P.record(job, name, fmt, next(results))
-                   for job, x in zip(jobs[start : start + batch_size], inputs[start : start + batch_size])]
+            batch = [P.record(job, name, fmt, error=x) if isinstance(x, str) else P.record(job, name, fmt, next(results))
+                     for job, x in zip(jobs[start : start + batch_size], inputs[start : start + batch_size])]
+            if getattr(self.describer, "span_method", None) == "attention":  # --spans attention
+                from .grounding import add_spans
+
+                for rec in batch:
+                    if not rec["error"] and not rec["invalid_json"]:
+                        add_spans(rec, self.describer)
+            yield batch
 
     def batch(self, jobs: list[Job]) -> list[dict]:
         """The records of one batch of jobs."""

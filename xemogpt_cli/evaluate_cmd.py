@@ -9,6 +9,10 @@ Like with like (:func:`emocue360.report.like_with_like`): a prediction without c
 against the reference's text, both read by the same extractor, even when the reference also has annotated cue lists;
 a prediction with its own cue lists (a JSON-format model) is scored against the reference's cue lists. Predictions
 whose clip failed (``error``) are refused unless ``--skip-failed`` leaves them (and their references) out.
+
+Grounding: when the references carry per-cue spans (``spans``, ``training/data/spans.py``), the mean temporal IoU of
+the matched cues and the share with IoU >= 0.5 are added (:mod:`emocue360.grounding`; a line under the table, keys
+``grounding_*`` in ``--json``). Cues are matched with the EmoCue-360 encoder (``--encoder``).
 """
 
 from __future__ import annotations
@@ -153,6 +157,7 @@ def pair_by_id(predictions: list[dict], references: list[dict], pred_path: str =
 
 def run(args) -> int:
     from emocue360.extractors import ExtractionError
+    from emocue360.grounding import grounding_line, grounding_scores, has_reference_spans
     from llm_client import BackendError
     from emocue360.report import format_table, score_all
 
@@ -178,6 +183,10 @@ def run(args) -> int:
         )
     except (ExtractionError, BackendError) as exc:  # endpoint/model failures: one line; extractions stay cached
         raise CLIError(str(exc)) from None
+    grounding = None
+    if has_reference_spans(refs):  # references with per-cue spans: temporal IoU of the matched cues
+        grounding = grounding_scores(preds, refs, encoder=args.encoder, device=args.device)
+        result.update(grounding)
     if args.per_sample:
         per, cues = result.pop("per_sample"), result.pop("cues")
         with open(args.per_sample, "w", encoding="utf-8") as f:
@@ -189,4 +198,6 @@ def run(args) -> int:
     else:
         name = args.name or Path(args.predictions).stem
         print(format_table({name: result}, percent=not args.fractions))
+        if grounding is not None:
+            print(grounding_line(grounding))
     return 0

@@ -2,6 +2,8 @@
 
 Upload a clip (mp4/mkv/webm/avi, or wav/flac for audio only) or pick an example, choose the modality and press
 *Describe*: the sampled frames (gallery), the generated explanation and the extracted cue lists are shown side by side.
+When the answer carries per-cue time spans (``training/data/spans.py``), the cue selector lists the cues with a span;
+selecting one outlines the sampled frames inside its span (:func:`highlight_frames`) and names the span in seconds.
 
 A clip the app cannot use (not a media file, cut short, no such stream) is a *user error*: one line naming the
 uploaded file (not the server's temporary copy) and the reason, in the page and in the server log, without a
@@ -82,6 +84,37 @@ def format_outputs(result: Any) -> tuple[list, str, str, str, str, str, str]:
     )
 
 
+HIGHLIGHT = (255, 140, 0)  # the outline of the frames inside a selected cue's span
+
+
+def span_choices(result: Any) -> list[str]:
+    """The cue selector's entries: ``"cue (start-end s)"`` for every visual/audio cue with a span."""
+    spans = _field(result, "spans") or {}
+    return [f"{s['cue']} ({s['start']:.2f}-{s['end']:.2f} s)" for key in ("visual", "audio") for s in spans.get(key) or []]
+
+
+def highlight_frames(frames: Sequence, choice: str | None, seconds: float | None) -> tuple[list, str]:
+    """The gallery with the frames inside the chosen cue's span outlined (frame ``i`` of ``T`` sampled at the middle of
+    the ``i``-th of ``T`` equal parts of the clip's ``seconds``), and a line naming them."""
+    from PIL import ImageOps
+
+    from training.data.spans import frames_in_span
+
+    match = re.search(r"\((\d+(?:\.\d+)?)-(\d+(?:\.\d+)?) s\)$", choice or "")
+    if not frames or not match or not seconds:
+        return list(frames), ""
+    span = (float(match.group(1)), float(match.group(2)))
+    times = [(i + 0.5) * seconds / len(frames) for i in range(len(frames))]
+    inside = set(frames_in_span(span, times))
+    def outlined(frame):  # same size, an 8-pixel outline
+        return ImageOps.expand(frame.resize((max(8, frame.width - 16), max(8, frame.height - 16))), border=8,
+                               fill=HIGHLIGHT)
+
+    shown = [(outlined(f), "in span") if i in inside else (f, None) for i, f in enumerate(frames)]
+    numbers = sorted(i + 1 for i in inside)
+    return shown, f"**{choice}**: frames {numbers[0]}-{numbers[-1]} of {len(frames)} outlined" if numbers else ""
+
+
 def explanation_lines(max_new_tokens: int, chars_per_token: float = 6.0, chars_per_line: int = 40) -> int:
     """Lines the explanation box needs for ``max_new_tokens`` tokens of text in a narrow panel (about 40 characters
     a line at 800 px; a token is at most about 6 characters of English)."""
@@ -135,7 +168,17 @@ def build_app(
             logger.exception("describe: internal error on %s", name)
             raise gr.Error(html.escape(f"{name}: internal error (details in the server log)"),
                            print_exception=False) from None
-        return format_outputs(result)
+        frames_seen = list(_field(result, "frames") or [])
+        from .grounding import clip_seconds
+
+        seconds = clip_seconds(path, "video") if frames_seen else None
+        choices = span_choices(result)
+        selector = gr.update(choices=choices, value=None, visible=bool(choices))
+        return (*format_outputs(result), selector, (frames_seen, seconds), "")
+
+    def on_cue(choice, state):
+        frames_seen, seconds = state or ([], None)
+        return highlight_frames(frames_seen, choice, seconds)
 
     with gr.Blocks(title="XEmoGPT", analytics_enabled=False) as app:
         gr.Markdown(f"# {title}" + (f"\nModel: `{model_name}`" if model_name else ""))
@@ -154,12 +197,17 @@ def build_app(
                                          elem_id="explanation")
                 note = gr.Markdown(elem_id="explanation-note")
                 emotion = gr.Markdown(elem_id="emotion")
+                cue_span = gr.Dropdown(choices=[], label="Show where a cue is", visible=False, elem_id="cue-span")
+                span_note = gr.Markdown(elem_id="span-note")
+                seen = gr.State(([], None))
                 with gr.Row():
                     visual = gr.Markdown(label="Visual cues", elem_id="visual-cues")
                     audio = gr.Markdown(label="Audio cues", elem_id="audio-cues")
                     global_ = gr.Markdown(label="Global cues", elem_id="global-cues")
         button.click(on_describe, inputs=[clip, modality, subtitle],
-                     outputs=[frames, explanation, note, emotion, visual, audio, global_], api_name="describe")
+                     outputs=[frames, explanation, note, emotion, visual, audio, global_, cue_span, seen, span_note],
+                     api_name="describe")
+        cue_span.change(on_cue, inputs=[cue_span, seen], outputs=[frames, span_note], api_name=False)
     return app
 
 

@@ -55,6 +55,7 @@ class Description:
     frames: list = field(default_factory=list)  # PIL images of the sampled frames (empty for audio-only)
     answer_format: str = "text"
     invalid_json: bool = False
+    spans: dict | None = None  # per-cue time spans the model wrote (JSON answers; training/data/spans.py)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -239,7 +240,7 @@ class Describer:
                            emotion=result["emotion"], answer_format=result["answer_format"],
                            invalid_json=result["invalid_json"])
         if result["cues"] is not None:
-            desc.cues = result["cues"]
+            desc.cues, desc.spans = result["cues"], result.get("spans")
         elif cues:
             desc.cues = extract_cues(desc.explanation)
             desc.emotion = emotion_from_cues(desc.cues)

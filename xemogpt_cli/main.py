@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "demo": "demo",
     "ablate": "ablate",
     "rl-study": "rl_study_cmd",
+    "grounding-study": "grounding_study",
     "serve": "serve",
     "convert-official": "convert_official",
     "push": "push",

@@ -14,6 +14,9 @@ One line per described clip, or per window of a clip (``--segment``):
                 JSON answer is invalid; null when the clip failed
 ``cues``        the model's own ``{"visual", "audio", "global"}`` lists (JSON answers), else null: ``xemogpt eval`` then
                 extracts cues from ``explanation`` with the chosen extractor
+``spans``       where the named cues are in the clip: ``{"visual"|"audio"|"global": [{"cue", "start", "end"}]}`` in
+                seconds of the clip, with ``span_method`` (``"model"``: written by the model in its JSON answer;
+                ``"attention"``: :mod:`xemogpt_cli.grounding`, ``--spans``); null for both when there are none
 ``emotion``     the JSON answer's emotion, or for text the first emotion word the offline rules extractor finds
 ``answer_format`` ``"text"`` | ``"json"`` (the checkpoint's ``config.answer_format``)
 ``raw``         JSON answers: the generated text as it is (null for text answers: it is ``explanation``)
@@ -36,8 +39,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-FIELDS = ("id", "clip", "video", "audio", "subtitle", "modality", "start", "end", "explanation", "cues", "emotion",
-          "answer_format", "raw", "invalid_json", "json_error", "truncated", "error", "model")
+FIELDS = ("id", "clip", "video", "audio", "subtitle", "modality", "start", "end", "explanation", "cues", "spans",
+          "span_method", "emotion", "answer_format", "raw", "invalid_json", "json_error", "truncated", "error", "model")
 
 
 def record(job, model: str, answer_format: str, result: dict | None = None, *, error: str | None = None) -> dict:
@@ -53,7 +56,8 @@ def record(job, model: str, answer_format: str, result: dict | None = None, *, e
     return {
         "id": job.id, "clip": job.clip, "video": r.get("video"), "audio": r.get("audio"), "subtitle": job.subtitle,
         "modality": r.get("modality"), "start": job.start, "end": job.end, "explanation": r.get("explanation"),
-        "cues": r.get("cues"), "emotion": emotion, "answer_format": answer_format,
+        "cues": r.get("cues"), "spans": r.get("spans"), "span_method": "model" if r.get("spans") else None,
+        "emotion": emotion, "answer_format": answer_format,
         "raw": r.get("raw") if answer_format != "text" else None, "invalid_json": bool(r.get("invalid_json")),
         "json_error": r.get("json_error"), "truncated": bool(r.get("truncated")), "error": error or r.get("error"),
         "model": model,

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .schema import COLUMNS, CUE_KEYS, EMOCUE_FEATURES, MEDIA_COLUMNS
+from .schema import COLUMNS, CUE_KEYS, EMOCUE_FEATURES, MEDIA_COLUMNS, SPANS_FEATURE
 from .validate import EmoCueValidationError, check_columns, media_path, resolve_media, validate_records
 
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
@@ -145,10 +145,16 @@ def _to_dataset(records: list[dict]):
     import datasets
 
     extra = [c for c in records[0] if c not in COLUMNS] if records else []
+    if any(r.get("spans") for r in records):  # optional per-cue spans: every record gets the column
+        records = [{**r, "spans": {key: list((r.get("spans") or {}).get(key) or []) for key in CUE_KEYS}}
+                   for r in records]
+        extra = [*[c for c in extra if c != "spans"], "spans"]
     ds = datasets.Dataset.from_list(records)
     features = ds.features.copy()
     for col in COLUMNS:
         features[col] = EMOCUE_FEATURES[col]
+    if "spans" in features and any(r.get("spans") for r in records):
+        features["spans"] = SPANS_FEATURE
     ds = ds.cast(features)
     return ds.select_columns([*COLUMNS, *extra])
 

@@ -12,6 +12,10 @@ One record::
     short_caption string   EmoCue-ShortCaption style short cue list ("" when absent)
     modality      string   "multimodal" | "visual" | "audio"
 
+Optional: ``spans`` ``{visual: [{cue, start, end}], audio: [...], global: [...]}`` — where a cue is in the clip, in
+seconds (:mod:`training.data.spans` says why it is a field of its own; :data:`SPANS_FEATURE` is its ``datasets``
+type). Records without it stay valid; a loaded file where some records have spans gives the others empty lists.
+
 A *label-only* record (:func:`is_label_only`) carries an ``emotion`` and no ``description`` and no ``cues`` (the
 corpora people have: DFEW, MAFW, MER2023-25, RAVDESS label files). Stage 4 trains on them with the emotion reward
 (:mod:`training.data.labels` maps label sets onto each other); stages 1-3 need text and leave them out.
@@ -39,6 +43,12 @@ STRING_COLUMNS: tuple[str, ...] = ("id", "subtitle", "emotion", "description", "
 MEDIA_COLUMNS: tuple[str, ...] = ("video", "audio")
 
 CUES_FEATURE = {key: datasets.List(datasets.Value("string")) for key in CUE_KEYS}
+OPTIONAL_COLUMNS: tuple[str, ...] = ("spans",)
+SPANS_FEATURE = {
+    key: datasets.List({"cue": datasets.Value("string"), "start": datasets.Value("float64"),
+                        "end": datasets.Value("float64")})
+    for key in CUE_KEYS
+}
 
 EMOCUE_FEATURES = datasets.Features(
     {
@@ -61,6 +71,8 @@ SYNTHETIC_FACTOR_NAMES: tuple[str, ...] = (
 SYNTHETIC_FEATURES = datasets.Features(
     {**EMOCUE_FEATURES, "factors": {name: datasets.Value("string") for name in SYNTHETIC_FACTOR_NAMES}}
 )
+# ... and, with partial-clip cues (``--partial-cues``), the spans of its cues
+SYNTHETIC_SPAN_FEATURES = datasets.Features({**SYNTHETIC_FEATURES, "spans": SPANS_FEATURE})
 
 
 def media_features(decode: bool = False) -> datasets.Features:

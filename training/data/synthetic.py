@@ -44,6 +44,9 @@ that share of the records keeps its description and the rest keep only the ``emo
 The clips, the factors, the emotion and every phrasing are drawn exactly as without the option (the same seed
 gives the same media and labels); only the text fields of the label-only records are dropped when written.
 
+Partial-clip cues (off by default, ``--partial-cues P``): cues may occupy part of the clip, the records carry ``spans``
+(:mod:`training.data.synthetic_spans`).
+
 ``out_dir/emocue.jsonl`` holds the records with media paths relative to ``out_dir`` (the loaders resolve them);
 each record also carries a ``factors`` dict (the ground-truth factor values, ``""`` for absent ones).
 """
@@ -59,7 +62,8 @@ from typing import Sequence
 import numpy as np
 
 from .media_writer import write_audio, write_mp4
-from .synthetic_media import SAMPLE_RATE, render_audio, render_frames
+from .synthetic_media import SAMPLE_RATE, render_frames
+from .synthetic_spans import VOICE, draw_partial, frame_factors, record_spans, voice_audio
 from .schema import MODALITY_AUDIO, MODALITY_MULTIMODAL, MODALITY_VISUAL
 
 # ----------------------------------------------------------------------------------------------------------- factors
@@ -280,12 +284,14 @@ def is_described(seed: int, index: int, described_share: float) -> bool:
 
 def drop_description(record: dict) -> dict:
     """The label-only form of a record: emotion, subtitle, media and factors kept; no description, caption or cue."""
-    return {**record, "description": "", "short_caption": "", "cues": {"visual": [], "audio": [], "global": []}}
+    dropped = {**record, "description": "", "short_caption": "", "cues": {"visual": [], "audio": [], "global": []}}
+    return {**dropped, "spans": {"visual": [], "audio": [], "global": []}} if "spans" in record else dropped
 
 
 def _make_one(args) -> dict:
     index, modality, seed, out_dir, size, num_frames, fps = args[:7]
     described_share = args[7] if len(args) > 7 else 1.0
+    partial_cues = args[8] if len(args) > 8 else 0.0
     rng = np.random.default_rng([seed, index])
     factors = sample_factors(rng)
     names = factors_for_modality(modality)
@@ -302,13 +308,20 @@ def _make_one(args) -> dict:
     }
     seconds = num_frames / fps
     media_rng = np.random.default_rng([seed, index, 1])
+    partial = draw_partial(factors, names, tuple(AUDIO_FACTORS), partial_cues,
+                           np.random.default_rng([seed, index, 3]), seconds) if partial_cues > 0 else {}
+    if partial_cues > 0:  # off by default: the default clips are drawn and rendered exactly as without the option
+        record["spans"] = record_spans(text["cues"], names, tuple(VISUAL_FACTORS), tuple(AUDIO_FACTORS), partial,
+                                       seconds)
+    per_frame = frame_factors(factors, partial, num_frames, fps) if partial else None
+    sound = lambda: voice_audio(factors, partial.get(VOICE), media_rng, seconds)  # noqa: E731
     if modality == MODALITY_AUDIO:
         rel = f"clips/{rid}.wav"
-        write_audio(Path(out_dir) / rel, render_audio(factors, media_rng, seconds), SAMPLE_RATE)
+        write_audio(Path(out_dir) / rel, sound(), SAMPLE_RATE)
         record["audio"] = rel
     else:
-        frames = render_frames(factors, media_rng, size=size, num_frames=num_frames)
-        audio = render_audio(factors, media_rng, seconds) if modality == MODALITY_MULTIMODAL else None
+        frames = render_frames(factors, media_rng, size=size, num_frames=num_frames, per_frame=per_frame)
+        audio = sound() if modality == MODALITY_MULTIMODAL else None
         rel = f"clips/{rid}.mp4"
         write_mp4(Path(out_dir) / rel, frames, fps=fps, audio=audio, sample_rate=SAMPLE_RATE,
                   deterministic=True)
@@ -327,28 +340,33 @@ def make_synthetic(
     fps: int = 8,
     workers: int | None = None,
     described_share: float = 1.0,
+    partial_cues: float = 0.0,
 ):
     """Write ``n`` synthetic clips + ``out_dir/emocue.jsonl`` and return them as a ``datasets.Dataset``.
 
     Deterministic by ``seed`` (same records and same media bytes). ``modality_mix`` weighs multimodal / visual-only /
     audio-only records. ``described_share`` (default 1: all) is the share of records that keep their description;
-    the others are label-only (see the module doc). ``workers`` processes render and encode in parallel (default: up
+    the others are label-only (see the module doc). ``partial_cues`` (default 0: off) is the chance that a cue
+    occupies only part of the clip; the records then carry ``spans`` (:mod:`training.data.synthetic_spans`). ``workers`` processes render and encode in parallel (default: up
     to 2). The returned dataset has absolute media paths; the JSONL keeps them relative to ``out_dir``.
     """
     import datasets
 
-    from .schema import SYNTHETIC_FEATURES
+    from .schema import SYNTHETIC_FEATURES, SYNTHETIC_SPAN_FEATURES
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if not 0.0 <= float(described_share) <= 1.0:
         raise ValueError(f"described_share must be within [0, 1], got {described_share}")
+    if not 0.0 <= float(partial_cues) <= 1.0:
+        raise ValueError(f"partial_cues must be within [0, 1], got {partial_cues}")
     if size % 2:
         raise ValueError(f"size must be even (H.264 yuv420p), got {size}")
     out = Path(out_dir)
     (out / "clips").mkdir(parents=True, exist_ok=True)
     plan = _modality_plan(n, modality_mix, seed)
-    jobs = [(i, plan[i], seed, str(out), size, num_frames, fps, float(described_share)) for i in range(n)]
+    jobs = [(i, plan[i], seed, str(out), size, num_frames, fps, float(described_share), float(partial_cues))
+            for i in range(n)]
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
     if workers > 1 and n >= 8:
         import multiprocessing as mp
@@ -365,7 +383,8 @@ def make_synthetic(
         {**r, **{col: str(out / r[col]) if r[col] else None for col in ("video", "audio")}}
         for r in records
     ]
-    return datasets.Dataset.from_list(absolute, features=SYNTHETIC_FEATURES)
+    features = SYNTHETIC_SPAN_FEATURES if partial_cues > 0 else SYNTHETIC_FEATURES
+    return datasets.Dataset.from_list(absolute, features=features)
 
 
 def split_train_heldout(dataset, held_out: float | int = 0.2, seed: int = 0):
@@ -390,6 +409,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--described-share", type=float, default=1.0,
                         help="share of records that keep description and cues; the rest are label-only (default 1)")
     parser.add_argument("--labels-only", action="store_true", help="every record label-only (--described-share 0)")
+    parser.add_argument("--partial-cues", type=float, default=0.0,
+                        help="chance that a cue occupies only part of the clip; records then carry per-cue spans "
+                             "(default 0: off, the default clips)")
     return parser
 
 
@@ -402,13 +424,14 @@ def run(args: argparse.Namespace) -> int:
     described_share = 0.0 if args.labels_only else args.described_share
     start = time.perf_counter()
     ds = make_synthetic(args.out, args.n, args.seed, modality_mix=args.modality_mix, size=args.size,
-                        num_frames=args.frames, workers=args.workers, described_share=described_share)
+                        num_frames=args.frames, workers=args.workers, described_share=described_share,
+                        partial_cues=args.partial_cues)
     elapsed = time.perf_counter() - start
     out = Path(args.out)
     written = ["emocue.jsonl"]
     if args.held_out > 0:
         records = [json.loads(line) for line in open(out / "emocue.jsonl", encoding="utf-8")]
-        split = split_train_heldout(datasets_from_records(records), args.held_out, args.seed)
+        split = split_train_heldout(datasets_from_records(records, args.partial_cues > 0), args.held_out, args.seed)
         for name, part in (("train", split["train"]), ("test", split["test"])):
             with open(out / f"emocue_{name}.jsonl", "w", encoding="utf-8") as f:
                 for r in part:
@@ -425,12 +448,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(add_arguments(parser).parse_args(argv))
 
 
-def datasets_from_records(records: list[dict]):
+def datasets_from_records(records: list[dict], spans: bool = False):
     import datasets
 
-    from .schema import SYNTHETIC_FEATURES
+    from .schema import SYNTHETIC_FEATURES, SYNTHETIC_SPAN_FEATURES
 
-    return datasets.Dataset.from_list(records, features=SYNTHETIC_FEATURES)
+    return datasets.Dataset.from_list(records, features=SYNTHETIC_SPAN_FEATURES if spans else SYNTHETIC_FEATURES)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,9 +24,12 @@ def _capsule(xx, yy, p0, p1, radius):
 
 
 def render_frames(
-    factors: dict[str, str], rng: np.random.Generator, size: int = 112, num_frames: int = 16
+    factors: dict[str, str], rng: np.random.Generator, size: int = 112, num_frames: int = 16,
+    per_frame: list[dict[str, str]] | None = None,
 ) -> np.ndarray:
-    """uint8 ``[T, size, size, 3]`` frames of the cartoon face for the visual and scene factors."""
+    """uint8 ``[T, size, size, 3]`` frames of the cartoon face for the visual and scene factors (``per_frame``: the
+    factors of each frame, for cues that occupy part of the clip, :mod:`training.data.synthetic_spans`; brows may
+    then be ``"neutral"``)."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     S = float(size)
     R = S * rng.uniform(0.37, 0.38)
@@ -35,7 +38,9 @@ def render_frames(
     skin = np.clip(SKIN + rng.uniform(-5, 5, 3), 0, 255)
     amp, phase = S * rng.uniform(0.07, 0.08), rng.uniform(-0.3, 0.3)
     frames = np.empty((num_frames, size, size, 3), np.uint8)
+    whole = factors
     for t in range(num_frames):
+        factors = per_frame[t] if per_frame is not None else whole
         osc = amp * math.sin(2 * math.pi * 2.0 * t / num_frames + phase)  # two cycles per clip
         cx = base_x + (osc if factors["head"] == "shake" else 0.0)
         cy = base_y + (osc if factors["head"] == "nod" else 0.0)
@@ -53,6 +58,8 @@ def render_frames(
                 p0, p1, th = (cx + sx * 0.15 * R, cy - 0.68 * R), (cx + sx * 0.62 * R, cy - 0.68 * R), 0.05 * R
             elif factors["brows"] == "lowered":
                 p0, p1, th = (cx + sx * 0.15 * R, cy - 0.36 * R), (cx + sx * 0.62 * R, cy - 0.36 * R), 0.1 * R
+            elif factors["brows"] == "neutral":  # only outside the span of a partial brow cue
+                p0, p1, th = (cx + sx * 0.15 * R, cy - 0.52 * R), (cx + sx * 0.62 * R, cy - 0.52 * R), 0.07 * R
             else:  # knitted: inner ends low and close to the centre
                 p0, p1, th = (cx + sx * 0.06 * R, cy - 0.3 * R), (cx + sx * 0.6 * R, cy - 0.64 * R), 0.15 * R
             img[_capsule(xx, yy, p0, p1, th)] = INK

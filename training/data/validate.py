@@ -6,6 +6,7 @@ is bad) and the cause, e.g.::
     data/emocue.jsonl: record 'clip_7': video file not found: /data/clips/clip_7.mp4
     data/emocue.jsonl: missing column(s): description, modality
     data/emocue.jsonl: record 'clip_9': unknown modality 'audiovisual' (expected one of: multimodal, visual, audio)
+    data/emocue.jsonl: record 'clip_4': spans.visual[0] (cue 'a broad smile'): end 0.5 is not after start 1.0
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .schema import COLUMNS, CUE_KEYS, MEDIA_COLUMNS, MODALITIES, MODALITY_AUDIO, STRING_COLUMNS, has_cues
+from .spans import span_problems
 
 
 class EmoCueValidationError(ValueError):
@@ -107,6 +109,7 @@ def validate_record(
                     problems.append(f"{where}cues.{key} is missing")
                 elif not isinstance(value, (list, tuple)) or not all(isinstance(c, str) for c in value):
                     problems.append(f"{where}cues.{key} must be a list of strings, got {value!r:.60}")
+    problems += [f"{where}{problem}" for problem in span_problems(record)]
     for col in MEDIA_COLUMNS:
         value = record.get(col)
         if value is not None and media_path(value) is None and not (isinstance(value, Mapping) and value.get("bytes")):

@@ -214,7 +214,7 @@ def publish_checkpoint(folder: str | Path, repo_id: str, *, private: bool = Fals
 
     Order: repo id (:func:`check_repo_id`), token (``token`` or ``huggingface_hub.get_token()``; not needed with
     ``dry_run``), files (:func:`check_checkpoint`), load (:func:`load_check`, unless ``check_load=False``), card
-    (:func:`~hub_cards.cards.refresh_model_card`, written to ``folder/README.md``), then on ``api`` (default
+    (:func:`~hub_cards.model_card.refresh_model_card`, written to ``folder/README.md``), then on ``api`` (default
     ``HfApi(token=token)``): ``repo_exists``, ``create_repo(exist_ok=True)``, ``create_branch(revision,
     exist_ok=True)`` when ``revision`` is given, and one ``create_commit`` with a ``CommitOperationAdd`` per file,
     in sorted order. Returns ``{"repo_id", "revision", "files", "created_repo", "commit"}`` (``commit`` is the
@@ -225,7 +225,7 @@ def publish_checkpoint(folder: str | Path, repo_id: str, *, private: bool = Fals
     """
     from huggingface_hub import CommitOperationAdd, get_token
 
-    from .cards import refresh_model_card
+    from .model_card import refresh_model_card
 
     check_repo_id(repo_id)
     folder = Path(folder)

@@ -4,7 +4,6 @@ a Qwen3 LLM that reads visual/audio emotion tokens, the subtitle and the prompt:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -12,31 +11,17 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, GenerationMixin
 from transformers.cache_utils import Cache
-from transformers.integrations.deepspeed import deepspeed_config
-from transformers.utils import ModelOutput
 
 from .configuration_xemogpt import XEmoGPTConfig
+from .modality_gradients import block_gradient, modality_codes, under_deepspeed
 from .modeling_aecb import AECBForPretraining, AudioEmotionalCueBridge
 from .modeling_bridge import BridgePreTrainedModel
+from .modeling_media_features import XEmoGPTMediaFeaturesMixin
+from .modeling_outputs import XEmoGPTCausalLMOutputWithPast, loss_positions
 from .modeling_vecb import VECBForPretraining, VideoEmotionalCueBridge
 from .vocabulary import AUDIO, MODALITIES, VISUAL  # per-sample modality of stage 3 (§III-D3)
 
 PLACEHOLDER_TOKENS = ("<video>", "<audio>")
-# Shortest waveform HuBERT's convolutional front end turns into one frame (25 ms at 16 kHz).
-MIN_AUDIO_SAMPLES = 400
-
-
-@dataclass
-class XEmoGPTCausalLMOutputWithPast(ModelOutput):
-    """Language-model outputs plus the emotion tokens that were scattered into the prompt."""
-
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    past_key_values: Cache | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
-    attentions: tuple[torch.FloatTensor, ...] | None = None
-    video_hidden_states: torch.FloatTensor | None = None
-    audio_hidden_states: torch.FloatTensor | None = None
 
 
 class XEmoGPTPreTrainedModel(BridgePreTrainedModel):
@@ -48,58 +33,7 @@ class XEmoGPTPreTrainedModel(BridgePreTrainedModel):
     _supports_sdpa = True
 
 
-def _modality_codes(modality, batch_size: int, device) -> torch.Tensor | None:
-    """``modality`` as a LongTensor of indices into ``MODALITIES`` (``None`` means every sample is multimodal)."""
-    if modality is None:
-        return None
-    if isinstance(modality, str):
-        modality = [modality] * batch_size
-    if isinstance(modality, torch.Tensor):
-        codes = modality.to(device=device, dtype=torch.long).reshape(-1)
-    else:
-        try:
-            codes = torch.tensor([MODALITIES.index(m) for m in modality], device=device)
-        except ValueError:
-            raise ValueError(f"modality must be one of {MODALITIES} per sample, got {list(modality)}") from None
-    if codes.numel() != batch_size:
-        raise ValueError(f"got {codes.numel()} modality values for a batch of {batch_size} samples")
-    if codes.numel() and (codes.min() < 0 or codes.max() >= len(MODALITIES)):
-        raise ValueError(f"modality codes must be in 0..{len(MODALITIES) - 1} ({MODALITIES}), got {codes.tolist()}")
-    return codes
-
-
-def loss_positions(labels: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
-    """The positions whose logits a next-token loss on ``labels`` reads: a ``[B, L]`` bool mask, true at position
-    ``t`` when ``labels[:, t + 1]`` is not ``ignore_index`` (in stage 3: the answer tokens' predecessors).
-
-    Give it to ``forward`` as ``logits_to_keep`` together with ``labels``: the LM head then runs on those positions
-    only and the loss is the same next-token cross-entropy (transformers' ``ForCausalLMLoss``) as over all positions.
-    """
-    keep = torch.zeros_like(labels, dtype=torch.bool)
-    keep[:, :-1] = labels[:, 1:] != ignore_index
-    return keep
-
-
-def _under_deepspeed() -> bool:
-    """Whether DeepSpeed trains this process (transformers holds its config): then every rank must run the same
-    trainable modules in every step. ZeRO-3 gathers a module's parameters with a collective when it runs, and
-    ZeRO-1/2/3 reduce gradients in buckets that must hold the same parameters on every rank (a rank whose batch has
-    no video would otherwise give VECB no gradient: "Received data size doesn't match expected size")."""
-    return deepspeed_config() is not None
-
-
-def _block_gradient(features: torch.Tensor, token_rows: torch.Tensor, blocked_rows: torch.Tensor | None):
-    """Detach the rows of ``features`` (one per placeholder token) whose owner sample is blocked (§III-D3).
-
-    The forward value is unchanged, so a blocked sample still *sees* the modality; only the gradient stops.
-    """
-    if blocked_rows is None or not blocked_rows.any():
-        return features
-    blocked = blocked_rows[token_rows].unsqueeze(-1)
-    return torch.where(blocked, features.detach(), features)
-
-
-class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
+class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, XEmoGPTMediaFeaturesMixin, GenerationMixin):
     r"""XEmoGPT for explanation generation.
 
     Video path: frozen CLIP vision tower -> per-frame feature of the last hidden state (CLS in the paper) ``X_v`` ->
@@ -169,90 +103,7 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         self.audio_tower.eval()
         return self
 
-    # -- frozen features ------------------------------------------------------------------------------------------------
-    def get_frame_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
-        """``X_v``: per-frame features ``[N, T, Dv]`` of the frozen CLIP tower for ``[N, T, 3, H, W]`` frames."""
-        if pixel_values_videos.dim() != 5:
-            raise ValueError(
-                f"pixel_values_videos must be [videos, frames, 3, H, W], got shape {tuple(pixel_values_videos.shape)}"
-            )
-        num_videos, num_frames = pixel_values_videos.shape[:2]
-        pixels = pixel_values_videos.flatten(0, 1).to(dtype=self.vision_tower.dtype)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and any(p.requires_grad for p in self.vision_tower.parameters())):
-            hidden = self.vision_tower(pixel_values=pixels).last_hidden_state
-        select = self.config.vision_feature_select
-        if select == "cls":
-            features = hidden[:, 0]
-        elif select == "patch_mean":
-            features = hidden[:, 1:].mean(dim=1)
-        else:  # "cls_patch_mean"
-            features = hidden[:, 0] + hidden[:, 1:].mean(dim=1)
-        return features.reshape(num_videos, num_frames, -1)
-
-    def audio_output_lengths(self, num_samples: torch.Tensor) -> torch.Tensor:
-        """Number of HuBERT frames for waveforms of ``num_samples`` samples (one audio token per frame)."""
-        return self.audio_tower._get_feat_extract_output_lengths(num_samples).long()
-
-    def get_audio_frame_features(
-        self, input_values: torch.Tensor, audio_attention_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``X_a``: frozen HuBERT frames ``[N, La, Da]`` and their mask ``[N, La]`` for waveforms ``[N, S]``.
-
-        Each waveform is encoded at its own length, so a clip's features never depend on the padding of the batch
-        (HuBERT's group-norm front end would otherwise see the padding).
-        """
-        if input_values.dim() != 2:
-            raise ValueError(f"input_values must be [audios, samples], got shape {tuple(input_values.shape)}")
-        if audio_attention_mask is None:
-            lengths = torch.full((input_values.shape[0],), input_values.shape[1], device=input_values.device)
-        else:
-            lengths = audio_attention_mask.sum(dim=-1)
-        if (lengths < MIN_AUDIO_SAMPLES).any():
-            raise ValueError(
-                f"audio clips must have at least {MIN_AUDIO_SAMPLES} samples (25 ms at 16 kHz); got lengths "
-                f"{lengths.tolist()}"
-            )
-        frame_lengths = self.audio_output_lengths(lengths)
-        max_frames = int(frame_lengths.max())
-        hidden_size = self.config.audio_config.hidden_size
-        features = input_values.new_zeros((input_values.shape[0], max_frames, hidden_size), dtype=self.audio_tower.dtype)
-        grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.audio_tower.parameters())
-        with torch.set_grad_enabled(grad):
-            for i, (n_samples, n_frames) in enumerate(zip(lengths.tolist(), frame_lengths.tolist())):
-                wave = input_values[i : i + 1, : int(n_samples)].to(self.audio_tower.dtype)
-                features[i, :n_frames] = self.audio_tower(wave).last_hidden_state[0, :n_frames]
-        frame_mask = torch.arange(max_frames, device=input_values.device)[None, :] < frame_lengths[:, None]
-        return features, frame_mask.long()
-
-    # -- emotion tokens -------------------------------------------------------------------------------------------------
-    def get_video_features(
-        self, pixel_values_videos: torch.Tensor | None = None, frame_features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """``Z_v = Proj_v(VECB(X_v))``: ``[N, T, d_llm]`` (from pixels, or from precomputed ``frame_features``)."""
-        if frame_features is None:
-            frame_features = self.get_frame_features(pixel_values_videos)
-        hidden = frame_features.to(self.video_projection.weight.dtype)
-        if self.vecb is not None:
-            hidden = self.vecb(hidden)
-        return self.video_projection(hidden)
-
-    def get_audio_features(
-        self,
-        input_values: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-        audio_frame_features: torch.Tensor | None = None,
-        audio_frame_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``Z_a = Proj_a(AECB(X_a))``: ``[N, La, d_llm]`` and the frame mask ``[N, La]``."""
-        if audio_frame_features is None:
-            audio_frame_features, audio_frame_mask = self.get_audio_frame_features(input_values, audio_attention_mask)
-        elif audio_frame_mask is None:
-            audio_frame_mask = audio_frame_features.new_ones(audio_frame_features.shape[:2], dtype=torch.long)
-        hidden = audio_frame_features.to(self.audio_projection.weight.dtype)
-        if self.aecb is not None:
-            hidden = self.aecb(hidden, audio_frame_mask)
-        return self.audio_projection(hidden), audio_frame_mask
-
+    # -- emotion tokens into the prompt (media features: XEmoGPTMediaFeaturesMixin) ----------------------------------
     def get_placeholder_mask(self, input_ids: torch.Tensor, token_id: int, features: torch.Tensor, name: str):
         """Positions of ``token_id`` in ``input_ids``; fails clearly when their count differs from the features."""
         mask = input_ids == token_id
@@ -266,8 +117,8 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
 
     def _idle_branch(self, kind: str, reference: torch.Tensor) -> torch.Tensor:
         """``0 x`` the output of the ``kind`` ("video" / "audio") bridge and projection on one blank clip of frame
-        features, for a batch without that modality under DeepSpeed (:func:`_under_deepspeed`): a rank whose batch has
-        no video still runs the video branch. The result is unchanged (zero is added; the branch gets zero
+        features, for a batch without that modality under DeepSpeed (``modality_gradients.under_deepspeed``): a rank
+        whose batch has no video still runs the video branch. The result is unchanged (zero is added; the branch gets zero
         gradients). The frozen towers are not run: under ZeRO-3 the stages give frozen features from the feature cache
         (pixels on one rank and none on another would differ)."""
         if kind == "video":
@@ -281,7 +132,7 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
     def _scatter(self, inputs_embeds, input_ids, token_id, features, name, blocked_rows):
         mask = self.get_placeholder_mask(input_ids, token_id, features, name)
         token_rows = mask.nonzero()[:, 0]  # owner sample of every placeholder, in row-major order
-        features = _block_gradient(features, token_rows, blocked_rows).to(inputs_embeds.dtype)
+        features = block_gradient(features, token_rows, blocked_rows).to(inputs_embeds.dtype)
         return inputs_embeds.masked_scatter(mask.unsqueeze(-1).expand_as(inputs_embeds), features)
 
     def forward(
@@ -336,7 +187,7 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
             is_prefill = past_key_values is None or past_key_values.get_seq_length() == 0
-            codes = _modality_codes(modality, input_ids.shape[0], input_ids.device)
+            codes = modality_codes(modality, input_ids.shape[0], input_ids.device)
             if has_video:
                 video_hidden = self.get_video_features(pixel_values_videos, frame_features=video_frame_features)
                 blocked = None if codes is None else codes == MODALITIES.index(AUDIO)
@@ -345,7 +196,7 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
                 )
             elif is_prefill and (input_ids == self.config.video_token_id).any():
                 raise ValueError("the prompt has <video> placeholder tokens but no pixel_values_videos were given")
-            elif is_prefill and _under_deepspeed():
+            elif is_prefill and under_deepspeed():
                 inputs_embeds = inputs_embeds + self._idle_branch("video", inputs_embeds)
             if has_audio:
                 audio_hidden, frame_mask = self.get_audio_features(
@@ -357,7 +208,7 @@ class XEmoGPTForConditionalGeneration(XEmoGPTPreTrainedModel, GenerationMixin):
                 )
             elif is_prefill and (input_ids == self.config.audio_token_id).any():
                 raise ValueError("the prompt has <audio> placeholder tokens but no input_values were given")
-            elif is_prefill and _under_deepspeed():
+            elif is_prefill and under_deepspeed():
                 inputs_embeds = inputs_embeds + self._idle_branch("audio", inputs_embeds)
 
         # a bool mask with labels: the loss comes from the kept positions' logits (the LLM would shift the labels of

@@ -156,7 +156,8 @@ def _results(cfg, figures: dict):
 
 def write_stage_card(cfg, figures: dict) -> Path | None:
     """Write the card of ``figures["merged_dir"]`` (nothing when the stage saved no merged checkpoint)."""
-    from hub_cards import cards
+    from hub_cards.model_card import (DEFAULT_INTENDED_USE, DEFAULT_LIMITATIONS, TINY_LIMITATIONS, tiny_backbones,
+                                      write_model_card)
 
     merged = figures.get("merged_dir")
     if not merged:
@@ -165,7 +166,7 @@ def write_stage_card(cfg, figures: dict) -> Path | None:
     model_config = _read(Path(merged) / "config.json") or {}
     backbones = {k: v for k, v in (model_config.get("backbones") or {}).items() if k in ("vision", "audio", "text")}
     tiny = not backbones and (model_config.get("text_config") or {}).get("hidden_size", 1 << 30) <= 256
-    bases = dict(backbones or cards.tiny_backbones(tiny))
+    bases = dict(backbones or tiny_backbones(tiny))
     if stage == "stage3_sft":
         vecb, aecb = bridge_folders(cfg.vecb), bridge_folders(cfg.aecb)
         bases.update(vecb=vecb[0] if vecb else None, aecb=aecb[0] if aecb else None, base_model=cfg.base_model)
@@ -181,10 +182,10 @@ def write_stage_card(cfg, figures: dict) -> Path | None:
     if cfg.eval_file:
         data.append(_data_row(stage, "held-out set", heldout, None, cfg.eval_file))
     preset = "tiny" if tiny else ("paper" if backbones else "custom")
-    limitations = cards.DEFAULT_LIMITATIONS + "\n\n" + (cards.TINY_LIMITATIONS if tiny else DATA_TERMS)
-    return cards.write_model_card(
+    limitations = DEFAULT_LIMITATIONS + "\n\n" + (TINY_LIMITATIONS if tiny else DATA_TERMS)
+    return write_model_card(
         merged, model_name=f"XEmoGPT-{preset}, {STAGE_TITLES.get(stage, stage)}", base_models=bases,
         training_data=data, recipe=_recipe(cfg, figures, model_config), results=_results(cfg, figures),
-        intended_use=TINY_INTENDED_USE if tiny else cards.DEFAULT_INTENDED_USE, limitations=limitations,
+        intended_use=TINY_INTENDED_USE if tiny else DEFAULT_INTENDED_USE, limitations=limitations,
         license="apache-2.0" if tiny else "unknown",
         source=f"trained by `training/{stage}.py` (output folder {cfg.output_dir})")

@@ -302,16 +302,16 @@ def _cmd_sheet(args) -> int:
 
 
 def _cmd_push(args) -> int:
-    from hub_cards import cards, push
+    from hub_cards import build_dataset_card, build_model_card, push, validate_card
 
     if args.kind == "dataset":
         from training.data.builders import records_to_dataset
 
         records = _read_records(args.path)
         dataset = records_to_dataset(records)
-        card = cards.build_dataset_card(repo_id=args.repo_id, records=records, pretty_name=args.pretty_name,
-                                        sources=args.source, quality=args.quality)
-        cards.validate_card(card, repo_type="dataset")
+        card = build_dataset_card(repo_id=args.repo_id, records=records, pretty_name=args.pretty_name,
+                                  sources=args.source, quality=args.quality)
+        validate_card(card, repo_type="dataset")
         if args.dry_run:
             files = push.stage_dataset(dataset, args.dry_run, card=card, include_media=args.include_media)
             print(f"staged {len(files)} files in {args.dry_run}: {', '.join(files)}")
@@ -319,9 +319,9 @@ def _cmd_push(args) -> int:
         push.push_dataset(dataset, args.repo_id, card=card, private=args.private or None, token=args.token,
                           include_media=args.include_media)
     elif args.kind == "model":
-        card = cards.build_model_card(args.path, repo_id=args.repo_id, eval_results=args.eval_results,
-                                      training=args.training, figures=args.figure)
-        cards.validate_card(card, repo_type="model")
+        card = build_model_card(args.path, repo_id=args.repo_id, eval_results=args.eval_results,
+                                training=args.training, figures=args.figure)
+        validate_card(card, repo_type="model")
         if args.dry_run:
             raise ValueError("push --kind model: --dry-run is not supported (the folder itself is uploaded)")
         push.push_model(args.path, args.repo_id, card=card, private=args.private or None, token=args.token)

@@ -312,7 +312,7 @@ def step_card(cfg: DemoConfig, systems: dict[str, Path]) -> list[Path]:
     """``README.md`` of each trained checkpoint the report scores (``checkpoint/``, and stage 4's ``merged/`` with
     ``rl``): its held-out figures read from ``report/table.json`` (the report's own file) as the ``model-index``, the
     report's tables, the data and settings of the stage runs it came from."""
-    from hub_cards.cards import tiny_backbones, write_model_card
+    from hub_cards.model_card import tiny_backbones, write_model_card
     from training.model_card import STAGE_LABELS, earlier_stages, run_settings
 
     report = cfg.out / "report"

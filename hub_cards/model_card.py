@@ -1,129 +1,23 @@
-"""Model and dataset cards, filled from the model config, training records and evaluation results.
+"""The model card of an XEmoGPT checkpoint: its YAML metadata (``ModelCardData``: base models, licence, tags,
+``eval_results``) and its sections (usage, architecture, training data and recipe, evaluations, intended use,
+limitations), rendered from ``templates/model_card.md``.
 
-Cards are rendered with ``huggingface_hub``'s :class:`~huggingface_hub.ModelCard` /
-:class:`~huggingface_hub.DatasetCard` from the Jinja templates in ``hub_cards/templates``. Their YAML metadata is
-built with ``ModelCardData`` / ``DatasetCardData`` and checked by :func:`validate_card`: offline checks (metadata
-parses back to the same dict, licence and task ids are Hub ids, ``eval_results`` convert to a ``model-index``) and,
-with ``online=True``, the Hub's own ``/api/validate-yaml`` (``RepoCard.validate``).
-
-* :func:`write_model_card(checkpoint_dir, model_name=..., base_models=..., training_data=..., recipe=...,
-  results=..., intended_use=..., limitations=..., license=..., source=...)`: the ``README.md`` every checkpoint this
-  package saves carries (stages 3 and 4, the demo, the official-checkpoint converter); :func:`render_model_card` is
-  the same card without writing it.
-* :func:`refresh_model_card(checkpoint_dir, repo_id=...)`: a checkpoint's card made ready to publish (``xemogpt
-  push``).
-* :func:`build_model_card(config, repo_id=..., eval_results=..., training=..., figures=...)`: a card from a config
-  and an evaluation file (``xemogpt data push --kind model``).
-* :func:`build_dataset_card(repo_id=..., records=... | dataset=..., quality=..., sources=...)`
-* :func:`flatten_eval_results` turns EmoCue-360 / ``xemogpt eval`` output into ``{metric_name: value}``.
+* :func:`write_model_card` writes the ``README.md`` every checkpoint the project saves carries (stages 3 and 4, the
+  demo, the official-checkpoint converter); :func:`render_model_card` is the same card without writing it.
+* :func:`refresh_model_card` makes a checkpoint's card ready to publish (``xemogpt push``): usage and licence blocks.
+* :func:`build_model_card` builds a card from a config and an evaluation file (``xemogpt data push --kind model``).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
-TEMPLATES = Path(__file__).parent / "templates"
+from .card_inputs import CITATION, TEMPLATES, flatten_eval_results, format_value, load_mapping
+from .card_validation import validate_card
+from .hub_ids import HUB_LICENSES
 
-CITATION = """@article{xemogpt,
-  title   = {XEmoGPT: Explainable Multimodal Emotion Recognition with Cue-Level Perception and Reasoning},
-  year    = {2025}
-}"""
-
-# Hub licence ids (https://huggingface.co/docs/hub/repositories-licenses), the ones a card here may carry.
-HUB_LICENSES = frozenset("""apache-2.0 mit openrail openrail++ bigscience-openrail-m creativeml-openrail-m
-bigscience-bloom-rail-1.0 bigcode-openrail-m afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause
-bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0
-cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0
-cc-by-nc-sa-4.0 cdla-sharing-1.0 cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0
-eupl-1.1 eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c
-ms-pl apple-ascl apple-amlr mpl-2.0 odc-by odbl openmdw-1.0 openrail-m osl-3.0 postgresql ofl-1.1 ncsa unlicense
-zlib pddl lgpl-lr deepfloyd-if-license fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3
-llama4 gemma unknown other""".split())
-
-# pipeline / task ids of the Hub that the cards use or are likely to be given
-HUB_PIPELINE_TAGS = frozenset("""video-text-to-text image-text-to-text text-generation audio-text-to-text
-any-to-any video-classification audio-classification text-classification feature-extraction
-automatic-speech-recognition visual-question-answering zero-shot-classification sentence-similarity
-text-to-speech summarization translation question-answering fill-mask""".split())
-HUB_TASK_CATEGORIES = HUB_PIPELINE_TAGS | {"other"}
-SIZE_CATEGORIES = ("n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B")
-
-
-def size_category(n: int) -> str:
-    bounds = [1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]
-    for b, name in zip(bounds, SIZE_CATEGORIES):
-        if n < b:
-            return name
-    return SIZE_CATEGORIES[-1]
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# inputs
-# ------------------------------------------------------------------------------------------------------------------
-def _load_mapping(value, what: str) -> dict:
-    """A dict from a dict, an object with ``to_dict()``, or a JSON / YAML file path."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return dict(value)
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    p = Path(value)
-    if p.is_dir() and (p / "config.json").is_file():
-        p = p / "config.json"
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: {what} file not found")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text)
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: {what} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{p}: {what} must be a JSON/YAML object")
-    return data
-
-
-def flatten_eval_results(results: Mapping) -> dict[str, float]:
-    """``{"visual": {"precision": .5, ...}, "mean": .4, "bleu_1": ...}`` -> ``{"visual_precision": .5, ...}``.
-
-    Non-numeric leaves are dropped; NaN values are dropped (the Hub rejects them).
-    """
-    flat: dict[str, float] = {}
-
-    def walk(prefix, obj):
-        if isinstance(obj, Mapping):
-            for k, v in obj.items():
-                walk(f"{prefix}_{k}" if prefix else str(k), v)
-        elif isinstance(obj, bool):
-            return
-        elif isinstance(obj, (int, float)):
-            if not (isinstance(obj, float) and math.isnan(obj)):
-                flat[prefix] = float(obj)
-
-    walk("", results or {})
-    return flat
-
-
-def _fmt(v) -> str:
-    if v is None or v == "":
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# model card
-# ------------------------------------------------------------------------------------------------------------------
 MODEL_CARD_FILE = "README.md"
 # the card's blocks that :func:`refresh_model_card` rewrites, between these markers
 USAGE_BEGIN, USAGE_END = "<!-- xemogpt:usage -->", "<!-- /xemogpt:usage -->"
@@ -185,7 +79,7 @@ def _cell(v) -> str:
     elif isinstance(v, (list, tuple)):
         text = ", ".join(_cell(x) for x in v)
     else:
-        text = _fmt(v)
+        text = format_value(v)
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -256,7 +150,7 @@ def _metric_rows(metrics: Mapping[str, float]) -> list[dict]:
             return f"held-out mean reward: {key[len('reward_'):]}"
         return key.replace("_", " ")
 
-    return [{"key": k, "name": name(k), "value": _fmt(v)} for k, v in metrics.items()]
+    return [{"key": k, "name": name(k), "value": format_value(v)} for k, v in metrics.items()]
 
 
 def _evaluations(results) -> list[dict]:
@@ -302,7 +196,7 @@ def render_model_card(*, model_name: str, base_models: Mapping[str, str] | None 
                          "unknown)")
     if license == "other" and not license_name:
         raise ValueError("license 'other' needs license_name (and license_link)")
-    cfg = _load_mapping(config, "config")
+    cfg = load_mapping(config, "config")
     base_models = {k: v for k, v in dict(base_models or {}).items() if v}
     model_rows = [{"label": BASE_MODEL_LABELS.get(k, k.replace("_", " ")), "value": f"`{v}`"}
                   for k, v in base_models.items()] + _architecture_rows(cfg)
@@ -405,7 +299,7 @@ def refresh_model_card(checkpoint_dir: str | Path, *, repo_id: str, license: str
     folder = Path(checkpoint_dir)
     path = folder / MODEL_CARD_FILE
     if not path.is_file():
-        cfg = _load_mapping(folder, "config")
+        cfg = load_mapping(folder, "config")
         backbones = {k: v for k, v in (cfg.get("backbones") or {}).items() if k in ("vision", "audio", "text")}
         tiny = not backbones and (cfg.get("text_config") or {}).get("hidden_size", 1 << 30) <= 256
         return write_model_card(
@@ -465,16 +359,16 @@ def build_model_card(config=None, *, repo_id: str, eval_results=None, eval_datas
             "final_loss": 1.2}, ...]}`` or such a JSON/YAML file (a list of stages is accepted too).
         figures: paths *inside the repo* of training figures (e.g. ``figures/loss.png``) or ``(path, caption)``.
     """
-    cfg = _load_mapping(config, "config")
+    cfg = load_mapping(config, "config")
     backbones = cfg.get("backbones") or {}
     text_cfg = cfg.get("text_config") or {}
     if preset is None:
         preset = "paper" if backbones else ("tiny" if (text_cfg.get("hidden_size") or 0) <= 256 and cfg else "custom")
-    metrics = _load_mapping(eval_results, "evaluation results") if not isinstance(eval_results, Mapping) \
+    metrics = load_mapping(eval_results, "evaluation results") if not isinstance(eval_results, Mapping) \
         else eval_results
     stages = training
     if stages is not None and not isinstance(stages, (list, Mapping)):
-        stages = _load_mapping(stages, "training record")
+        stages = load_mapping(stages, "training record")
     if isinstance(stages, Mapping):
         stages = stages.get("stages", [])
     bases = {k: v for k, v in backbones.items() if k in ("vision", "audio", "text") and isinstance(v, str)}
@@ -490,141 +384,3 @@ def build_model_card(config=None, *, repo_id: str, eval_results=None, eval_datas
         recipe=recipe, results={"dataset": eval_dataset, "dataset_type": eval_dataset_type, "metrics": metrics}
         if flatten_eval_results(metrics) else None, limitations=limitations, license=license, model_ref=repo_id,
         config=cfg, summary=summary, datasets=datasets, tags=tags, figures=figures)
-
-# ------------------------------------------------------------------------------------------------------------------
-# dataset card
-# ------------------------------------------------------------------------------------------------------------------
-DEFAULT_CONSTRUCTION = (
-    "EmoCue-Instruct rewrites source descriptions through a model-led, human-assisted pipeline (paper §IV): a chat "
-    "model infers modality-specific cues from the clip's description, subtitle and emotion label, a second pass "
-    "consolidates them into visual / audio / global cue lists and a rewritten description, and experts score a "
-    "random sample. EmoCue-ShortCaption holds concise model-generated cue lists."
-)
-DEFAULT_LICENSE_NOTE = (
-    "Records derived from licence-gated corpora (MER2025 / MER-Caption+, DFEW, MAFW, EMER, SpeechCraft) inherit "
-    "their terms: research use only, no redistribution of the media. Media paths refer to files you obtain from "
-    "the original providers."
-)
-
-
-def build_dataset_card(*, repo_id: str, records: Sequence[dict] | None = None, dataset=None,
-                       pretty_name: str = "EmoCue", summary: str = "", sources: Sequence[str] = (), quality=None,
-                       license: str = "other", license_note: str = DEFAULT_LICENSE_NOTE,
-                       construction: str = DEFAULT_CONSTRUCTION, tags: Sequence[str] = (),
-                       splits: Mapping | None = None):
-    """Render the dataset card from the records (or a ``Dataset``/``DatasetDict``) and the Fig. 10 summary."""
-    from huggingface_hub import DatasetCard, DatasetCardData
-
-    counts: dict[str, int] = {}
-    split_sizes: dict[str, int] = dict(splits or {})
-    rows: list = []
-    if dataset is not None:
-        if hasattr(dataset, "keys") and not hasattr(dataset, "column_names") or isinstance(dataset, Mapping):
-            for k in dataset.keys():
-                split_sizes.setdefault(k, len(dataset[k]))
-                rows.extend(dataset[k]["modality"])
-        else:
-            split_sizes.setdefault("train", len(dataset))
-            rows.extend(dataset["modality"])
-    elif records is not None:
-        rows = [r.get("modality") or "multimodal" for r in records]
-        split_sizes.setdefault("train", len(rows))
-    for m in rows:
-        counts[m] = counts.get(m, 0) + 1
-    n = sum(split_sizes.values()) if split_sizes else len(rows)
-    q = _load_mapping(quality, "quality summary") if quality is not None and not isinstance(quality, Mapping) \
-        else quality
-    if q:
-        q = {**q, "dimensions": {k: {kk: _fmt(vv) for kk, vv in d.items() if kk in ("mean", "std", "n")}
-                                 for k, d in q.get("dimensions", {}).items()}}
-    license_meta = license
-    extra = {}
-    if license == "other":
-        extra = {"license_name": "source-dataset-terms"}
-    card_data = DatasetCardData(
-        language=["en", "zh"], license=license_meta, pretty_name=pretty_name,
-        task_categories=["video-text-to-text"], size_categories=[size_category(n)],
-        tags=list(dict.fromkeys(["emotion-recognition", "explainable-ai", "multimodal", "emocue", *tags])),
-        configs=[{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*.parquet"}
-                                                           for s in (split_sizes or {"train": 0})]}],
-        **extra,
-    )
-    card = DatasetCard.from_template(
-        card_data, template_path=str(TEMPLATES / "dataset_card.md"),
-        pretty_name=pretty_name, repo_id=repo_id,
-        summary=summary or f"{pretty_name}: emotional descriptions with cue-level (visual / audio / global) "
-                           "supervision for explainable multimodal emotion recognition (XEmoGPT, paper §IV).",
-        num_records=n, splits=split_sizes, modality_counts=counts, sources=list(sources),
-        construction=construction, quality=q, license_note=license_note, citation=CITATION,
-    )
-    return card
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# validation
-# ------------------------------------------------------------------------------------------------------------------
-def validate_card(card, repo_type: str | None = None, online: bool = False) -> dict:
-    """Check a card's metadata; returns the metadata dict, raises ValueError with every problem found.
-
-    Offline: the YAML header parses, re-parsing the rendered card gives the same metadata, the licence is a Hub
-    licence id (``other`` needs ``license_name``), pipeline/task ids and size categories are Hub ids, and model
-    ``eval_results`` convert to a ``model-index`` and back. ``online=True`` also runs the Hub's validator
-    (``RepoCard.validate``; needs network).
-    """
-    import yaml
-    from huggingface_hub import DatasetCard, ModelCard, RepoCard
-
-    text = str(card)
-    problems = []
-    if not text.startswith("---\n"):
-        problems.append("card does not start with a YAML metadata block")
-    try:
-        meta = yaml.safe_load(text.split("---\n", 2)[1]) if text.startswith("---\n") else None
-    except yaml.YAMLError as exc:
-        meta = None
-        problems.append(f"metadata is not valid YAML: {exc}")
-    if not isinstance(meta, dict):
-        problems.append("metadata is not a mapping")
-        raise ValueError("; ".join(problems))
-    repo_type = repo_type or getattr(card, "repo_type", "model")
-    cls = {"model": ModelCard, "dataset": DatasetCard}.get(repo_type, RepoCard)
-    reparsed = cls(text).data.to_dict()
-    if reparsed != card.data.to_dict():
-        problems.append("metadata does not survive a render/parse round trip")
-    lic = meta.get("license")
-    for one in (lic if isinstance(lic, list) else [lic]):
-        if one is not None and one not in HUB_LICENSES:
-            problems.append(f"license {one!r} is not a Hub licence id")
-    if lic == "other" and not meta.get("license_name"):
-        problems.append("license 'other' needs license_name (and license_link)")
-    for key in ("tags", "language", "datasets", "base_model"):
-        v = meta.get(key)
-        if v is not None and not (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))):
-            problems.append(f"{key} must be a string or a list of strings")
-    if repo_type == "model":
-        pt = meta.get("pipeline_tag")
-        if pt is not None and pt not in HUB_PIPELINE_TAGS:
-            problems.append(f"pipeline_tag {pt!r} is not a Hub task id")
-        if "model-index" in meta:
-            from huggingface_hub.repocard_data import model_index_to_eval_results
-
-            try:
-                name, results = model_index_to_eval_results(meta["model-index"])
-                for r in results:
-                    if not isinstance(r.metric_value, (int, float)) or (isinstance(r.metric_value, float)
-                                                                        and math.isnan(r.metric_value)):
-                        problems.append(f"eval result {r.metric_type} has a non-numeric value")
-            except Exception as exc:  # malformed model-index
-                problems.append(f"model-index does not parse: {exc}")
-    if repo_type == "dataset":
-        for t in meta.get("task_categories") or []:
-            if t not in HUB_TASK_CATEGORIES:
-                problems.append(f"task category {t!r} is not a Hub task id")
-        for s in meta.get("size_categories") or []:
-            if s not in SIZE_CATEGORIES:
-                problems.append(f"size category {s!r} is not one of {', '.join(SIZE_CATEGORIES)}")
-    if problems:
-        raise ValueError("; ".join(problems))
-    if online:
-        card.validate(repo_type=repo_type)
-    return meta

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 import torch
+from isolation import BLOCK_REPO_IMPORTS
 
 from modeling_xemogpt import XEmoGPTConfig, XEmoGPTForConditionalGeneration
 

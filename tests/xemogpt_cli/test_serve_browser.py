@@ -8,27 +8,11 @@ installs it).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 from pathlib import Path
 
 import pytest
-
-CHROMIUM = "/usr/bin/chromium"
-# flags this closed network needs (see the machine notes): no background traffic, no QUIC, no GPU, fresh profile
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-needs_chromium = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (Debian package 'chromium'; scripts/setup.sh --test)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from browser import chromium_page, free_port, needs_chromium, open_app, serving, upload
 
 @pytest.fixture
 def served_app(tmp_path, mp4_with_audio, monkeypatch):
@@ -83,43 +67,6 @@ def _check_layout(page, width: int, shot) -> dict:
     return layout
 
 
-@contextlib.contextmanager
-def chromium_page(profile: Path):
-    """A page of headless Chromium (1280 x 900) with a fresh profile."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900})
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
-
-
-@contextlib.contextmanager
-def serving(app):
-    """``app`` launched on a free port of 127.0.0.1: its URL."""
-    from xemogpt_cli.gradio_app import launch
-
-    url = launch(app, host="127.0.0.1", port=free_port(), block=False)
-    try:
-        yield url
-    finally:
-        app.close()
-
-
-def _open(page, url: str):
-    page.goto(url, wait_until="domcontentloaded", timeout=60_000)
-    page.locator("#describe").wait_for(timeout=60_000)
-
-
-def _upload(page, clip: Path):
-    page.locator("#clip input[type=file]").set_input_files(str(clip))
-    page.wait_for_function(  # the upload finished: the box shows the file's name (Gradio splits off the suffix)
-        "stem => document.querySelector('#clip').innerText.includes(stem)", arg=clip.stem, timeout=30_000)
-
-
 @needs_chromium
 def test_upload_describe_in_chromium(served_app, mp4_with_audio, tmp_path):
     from xemogpt_cli.gradio_app import NO_TEXT, complete_sentences
@@ -127,8 +74,8 @@ def test_upload_describe_in_chromium(served_app, mp4_with_audio, tmp_path):
     url, calls = served_app
     assert url.startswith("http://127.0.0.1:")
     with chromium_page(tmp_path / "chromium-profile") as page:
-        _open(page, url)
-        _upload(page, mp4_with_audio)
+        open_app(page, url)
+        upload(page, mp4_with_audio)
         page.locator("#subtitle textarea, #subtitle input").first.fill("It is finally over now.")
         page.locator("#describe").click()
         page.wait_for_function(
@@ -190,8 +137,8 @@ def test_user_and_internal_errors_in_chromium(tmp_path, mp4_with_audio, mp4_no_a
     caplog.set_level(logging.INFO, logger="xemogpt.serve")
     with serving(build_app(describe_fn)) as url, chromium_page(tmp_path / "profile") as page:
         for clip, modality in ((bad, None), (mp4_no_audio, "Audio only"), (Path(crash), None)):
-            _open(page, url)
-            _upload(page, clip)
+            open_app(page, url)
+            upload(page, clip)
             if modality:
                 page.get_by_label(modality).check()
             page.locator("#describe").click()
@@ -227,8 +174,8 @@ def test_long_explanation_fits_and_is_not_cut_mid_sentence(tmp_path, mp4_with_au
     with serving(app) as url, chromium_page(tmp_path / "profile") as page:
         for width in (1280, 800):  # a page opened at that width (the box sizes itself to its text)
             page.set_viewport_size({"width": width, "height": 900})
-            _open(page, url)
-            _upload(page, mp4_with_audio)
+            open_app(page, url)
+            upload(page, mp4_with_audio)
             page.locator("#describe").click()
             page.wait_for_function("() => document.querySelectorAll('#frames img').length >= 16", timeout=60_000)
             shown = page.locator("#explanation textarea").input_value()

@@ -5,7 +5,7 @@ span in the gallery and names them."""
 from __future__ import annotations
 
 import pytest
-from test_serve_browser import _open, _upload, chromium_page, needs_chromium, serving
+from browser import chromium_page, needs_chromium, open_app, serving, upload
 
 
 @needs_chromium
@@ -25,8 +25,8 @@ def test_selecting_a_cue_highlights_its_frames(tmp_path, mp4_with_audio, monkeyp
         return result
 
     with serving(build_app(describe_fn)) as url, chromium_page(tmp_path / "profile") as page:
-        _open(page, url)
-        _upload(page, mp4_with_audio)
+        open_app(page, url)
+        upload(page, mp4_with_audio)
         page.locator("#describe").click()
         page.locator("#cue-span").wait_for(state="visible", timeout=120_000)
         page.locator("#cue-span input").click()
@@ -36,7 +36,7 @@ def test_selecting_a_cue_highlights_its_frames(tmp_path, mp4_with_audio, monkeyp
         note = page.locator("#span-note").inner_text()
         page.wait_for_function(
             "() => { const im = [...document.querySelectorAll('#frames img')];"
-            " return im.length >= 16 && im.every(i => i.complete && i.naturalWidth > 0) }", timeout=30_000)
+            " return im.length >= 16 && im.every(i => i.complete && i.naturalWidth > 0) }", timeout=120_000)
         captions = page.evaluate("() => [...document.querySelectorAll('#frames .caption-label, #frames "
                                  "figcaption')].map(e => e.innerText.trim())")
         page.screenshot(path=str(tmp_path / "span.png"), full_page=True)

@@ -1,4 +1,4 @@
-"""The app's cue-span highlight in a real browser (headless Chromium, as tests/test_serve_browser.py): a described
+"""The app's cue-span highlight in a real browser (headless Chromium, as tests/xemogpt_cli/test_serve_browser.py): a described
 clip whose answer carries per-cue spans offers its cues in the selector; selecting one outlines the frames inside the
 span in the gallery and names them."""
 

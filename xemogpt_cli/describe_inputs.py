@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from processing_xemogpt.vocabulary import MEDIA_EXTENSIONS as MEDIA_SUFFIXES
+from processing_xemogpt.vocabulary import MEDIA_EXTENSIONS
 
 LIST_SUFFIXES = {".txt", ".lst", ".list"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".csv", ".parquet"}
@@ -52,18 +52,18 @@ def resolve_inputs(path: str | os.PathLike, subtitle: str = "") -> tuple[list[In
     if p.is_dir():
         if _is_records_folder(p):
             return _records(p), "records"
-        clips = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES)
+        clips = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_EXTENSIONS)
         if not clips:
-            raise ValueError(f"{path}: no clips in this folder (looked for {', '.join(sorted(MEDIA_SUFFIXES))})")
+            raise ValueError(f"{path}: no clips in this folder (looked for {', '.join(sorted(MEDIA_EXTENSIONS))})")
         return [InputItem(f.relative_to(p).as_posix(), str(f), subtitle) for f in clips], "folder"
     suffix = p.suffix.lower()
     if suffix in RECORD_SUFFIXES:
         return _records(p), "records"
     if suffix in LIST_SUFFIXES:
         return _list_file(p, subtitle), "list"
-    if suffix in MEDIA_SUFFIXES:
+    if suffix in MEDIA_EXTENSIONS:
         return [InputItem(str(path), str(p), subtitle)], "clip"
-    raise ValueError(f"{path}: not a clip ({', '.join(sorted(MEDIA_SUFFIXES))}), a folder of clips, a list file "
+    raise ValueError(f"{path}: not a clip ({', '.join(sorted(MEDIA_EXTENSIONS))}), a folder of clips, a list file "
                      f"({', '.join(sorted(LIST_SUFFIXES))}) or an EmoCue records file "
                      f"({', '.join(sorted(RECORD_SUFFIXES))})")
 

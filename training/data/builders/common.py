@@ -36,8 +36,7 @@ from .cues import cues_by_content, cues_from_description, sections_from_descript
 from .readers import (FormatError, Table, clean_name, clean_text, iter_jsonish, pick_column,  # noqa: F401
                       read_csv_rows, read_name_table, read_table, read_text)
 
-from processing_xemogpt.vocabulary import AUDIO_EXTENSIONS as AUDIO_EXTS
-from processing_xemogpt.vocabulary import VIDEO_EXTENSIONS as VIDEO_EXTS
+from processing_xemogpt.vocabulary import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 from processing_xemogpt.vocabulary import check_modality
 
 class MissingMediaError(FileNotFoundError):
@@ -161,9 +160,9 @@ class MediaPolicy:
     require_media: bool = True  # False: keep names as paths without checking (dry runs / remote storage)
 
     def resolvers(self):
-        video = MediaResolver(self.media_dir, VIDEO_EXTS) if self.media_dir else None
+        video = MediaResolver(self.media_dir, VIDEO_EXTENSIONS) if self.media_dir else None
         audio_root = self.audio_dir or self.media_dir
-        audio = MediaResolver(audio_root, AUDIO_EXTS) if audio_root else None
+        audio = MediaResolver(audio_root, AUDIO_EXTENSIONS) if audio_root else None
         return video, audio
 
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import (AUDIO_EXTS, BuildResult, FormatError, MediaPolicy, MediaResolver, RecordSink,
+from processing_xemogpt.vocabulary import AUDIO_EXTENSIONS
+
+from .common import (BuildResult, FormatError, MediaPolicy, MediaResolver, RecordSink,
                      as_path_list, clean_text, iter_jsonish, make_record, split_sentences)
 
 _DESC_KEYS = ("description", "caption", "llama-instruction", "instruction", "text_style_target", "text", "prompt")
@@ -79,7 +81,7 @@ def build_speechcraft(csv=None, media_dir=None, audio_dir=None, skip_missing=Fal
     policy = MediaPolicy(None, audio_dir or media_dir, skip_missing, require_media)
     sink = RecordSink("speechcraft", policy, paths[0])
     root = Path(audio_dir or media_dir).resolve() if (audio_dir or media_dir) else None
-    resolver = MediaResolver(root, AUDIO_EXTS) if root else None
+    resolver = MediaResolver(root, AUDIO_EXTENSIONS) if root else None
     for path in paths:
         for n, (key, obj) in enumerate(iter_jsonish(path), 1):
             labels = parse_labels(obj.get("labels", ""))
